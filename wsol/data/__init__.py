@@ -1,0 +1,1 @@
+"""Datasets: the wsolevaluation metadata format, converters for CUB / ImageNet / digits, torch datasets."""
