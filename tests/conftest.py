@@ -8,12 +8,13 @@ import pytest
 from PIL import Image
 
 
-def write_jpeg(path: Path, width: int, height: int, *, seed: int = 0) -> None:
-    """A small real JPEG with deterministic content."""
+def write_image(path: Path, width: int, height: int, *, seed: int = 0) -> Path:
+    """A small real JPEG (PNG when the suffix says so) with deterministic content."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path, format="JPEG", quality=90)
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    fmt = "PNG" if path.suffix.lower() == ".png" else "JPEG"
+    Image.fromarray(pixels).save(path, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return path
 
 
 #: (relative path, class id 1-based, is_train, (x, y, w, h) floats as in bounding_boxes.txt, (width, height))
@@ -37,7 +38,7 @@ def write_cub(root: Path, images=CUB_IMAGES, *, segmentations: bool = False) -> 
         lines["image_class_labels.txt"].append(f"{k} {cls}")
         lines["train_test_split.txt"].append(f"{k} {is_train}")
         lines["bounding_boxes.txt"].append(f"{k} {' '.join(box)}")
-        write_jpeg(root / "images" / rel, w, h, seed=k)
+        write_image(root / "images" / rel, w, h, seed=k)
         if segmentations:
             seg = root / "segmentations" / (rel.rsplit(".", 1)[0] + ".png")
             seg.parent.mkdir(parents=True, exist_ok=True)

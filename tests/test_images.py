@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_jpeg
+from conftest import write_image
 from wsol.data.images import (check_image_complete, load_mask, load_rgb, probe_image, read_image_size,
                               resolve_image_path)
 from wsol.errors import InputError
@@ -22,7 +22,7 @@ def test_resolve_inside_root(tmp_path):
 
 
 def test_sizes_from_header_non_square(tmp_path):
-    write_jpeg(tmp_path / "x.jpg", 37, 21)
+    write_image(tmp_path / "x.jpg", 37, 21)
     Image.fromarray(np.zeros((9, 13), np.uint8)).save(tmp_path / "y.png")
     assert read_image_size(tmp_path / "x.jpg") == (37, 21)
     assert probe_image(tmp_path / "y.png") == (13, 9)
@@ -32,7 +32,7 @@ def test_sizes_from_header_non_square(tmp_path):
 def test_truncated_files(tmp_path, suffix):
     path = tmp_path / f"x.{suffix}"
     if suffix == "jpg":
-        write_jpeg(path, 64, 64)
+        write_image(path, 64, 64)
     else:
         Image.fromarray(np.arange(64 * 64, dtype=np.uint8).reshape(64, 64)).save(path)
     check_image_complete(path)

@@ -228,9 +228,9 @@ def prepare_cub(root: str | os.PathLike, *, fullsup_root: str | os.PathLike | No
     if not root.is_dir():
         raise InputError("CUB root folder not found", path=root)
     if fullsup_root is not None and fullsup_per_class:
-        raise ValueError("give either fullsup_root or fullsup_per_class, not both")
+        raise InputError("give either a fullsup folder or a per-class count, not both", value=fullsup_per_class)
     if fullsup_per_class < 0:
-        raise ValueError(f"fullsup_per_class must be >= 0, got {fullsup_per_class}")
+        raise InputError("fullsup images per class must be >= 0", value=fullsup_per_class)
     class_names = read_classes(root)
     tree = _CubTree(root, len(class_names), with_split=True)
     skipped: list[SkippedImage] = []

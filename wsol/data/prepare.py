@@ -105,8 +105,8 @@ def dataset_info(prepared: PreparedDataset) -> dict:
             name: {
                 "num_images": len(split.metadata),
                 "localization": split.metadata.localization,
-                "image_root": os.fspath(split.image_root),
-                "mask_root": None if split.mask_root is None else os.fspath(split.mask_root),
+                "image_root": os.path.abspath(split.image_root),
+                "mask_root": None if split.mask_root is None else os.path.abspath(split.mask_root),
             }
             for name, split in prepared.splits.items()
         },
