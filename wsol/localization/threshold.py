@@ -6,7 +6,9 @@ Two backends give identical numbers:
     One pass of union-find over the pixels in decreasing order of the uint8 value builds every 8-connected
     foreground component at every distinct level ``T`` (``q > T``); a second pass in increasing order builds every
     4-connected background component, i.e. every hole. Nothing is done per tau: taus sharing ``int(tau * max q)``
-    share a level, and only distinct levels (at most 255) are snapshot.
+    share a level, and only distinct levels (at most 255) are snapshot. Pixels store only a component id; the
+    union-find and per-component boxes and areas live in small tables indexed by id (see
+    :mod:`wsol.localization._kernel`).
 
 ``"opencv"`` (the fallback)
     ``cv2.findContours`` once per *distinct* level (not per tau), boxes and IoU vectorised.
@@ -177,7 +179,7 @@ def score_boxes(score_map: np.ndarray, gt_boxes: np.ndarray, taus: np.ndarray, *
         return MapBoxes(levels, zeros, np.full(n, iou), np.full(n, iou if all_contours else 0.0), zeros.copy())
     uniq, inverse = np.unique(levels, return_inverse=True)
     if resolve_backend(backend) == "numba":
-        v1_box, v1_iou, all_iou, all_box = _kernel.scan_levels(np.ascontiguousarray(q), uniq, gt, all_contours)
+        v1_box, v1_iou, all_iou, all_box = _kernel.scan_levels(np.ascontiguousarray(q), uniq, gt, all_contours, *_kernel.TABLES)
     else:
         k = len(uniq)
         v1_box = np.zeros((k, 4), dtype=np.int64)
