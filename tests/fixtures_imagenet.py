@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-from conftest import write_image  # noqa: F401  (re-exported for the ImageNet tests)
+from fixtures_data import write_image  # noqa: F401  (re-exported for the ImageNet tests)
 
 #: Synsets with their LOC_synset_mapping.txt names; listed out of sorted order on purpose.
 SYNSETS = {

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import CUB_IMAGES, write_cub
+from fixtures_data import CUB_IMAGES, write_cub
 from wsol.cli.main import main
 from wsol.data.cub import prepare_cub
 from wsol.data.metadata import check_metadata, read_metadata

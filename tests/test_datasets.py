@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import write_cub
+from fixtures_data import write_cub
 from wsol.constants import IMAGENET_MEAN, IMAGENET_STD
 from wsol.data.cub import prepare_cub
 from wsol.data.datasets import WSOLDataset, collate, open_split, scale_boxes

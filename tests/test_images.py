@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image
+from fixtures_data import write_image
 from wsol.data.images import (check_image_complete, load_mask, load_rgb, probe_image, read_image_size,
                               resolve_image_path)
 from wsol.errors import InputError
@@ -60,8 +60,8 @@ def test_load_rgb_and_mask(tmp_path):
     im = load_rgb(tmp_path / "g.png")
     assert im.mode == "RGB" and im.size == (7, 5)
     mask = np.zeros((4, 6), np.uint8)
-    mask[1, 2], mask[2, 3] = 128, 127  # 128/255 > 0.5, 127/255 < 0.5
+    mask[1, 2], mask[2, 3], mask[3, 5] = 255, 1, 0  # the protocol keeps value > 0.5: every non-zero pixel
     Image.fromarray(mask).save(tmp_path / "m.png")
     expected = np.zeros((4, 6), bool)
-    expected[1, 2] = True
+    expected[1, 2] = expected[2, 3] = True
     assert np.array_equal(load_mask(tmp_path / "m.png"), expected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import VALID_SPLIT, write_split
+from fixtures_data import VALID_SPLIT, write_split
 from wsol.data.metadata import (MaskAnnotation, Metadata, check_image_id, check_metadata, find_split_dirs,
                                 read_metadata, write_metadata)
 from wsol.errors import InputError

@@ -12,7 +12,7 @@ from wsol.localization.engine import score_directory, score_maps
 
 
 def _split(tmp_path, name, count, seed):
-    from conftest import random_boxes, smooth_map
+    from synthetic_maps import random_boxes, smooth_map
     rng = np.random.default_rng(seed)
     ids = [f"cls{i % 3}/img_{i}.jpg" for i in range(count)]
     sizes = {i: (int(rng.integers(30, 90)), int(rng.integers(30, 90))) for i in ids}

@@ -12,7 +12,7 @@ BACKENDS = ["opencv"] + (["numba"] if HAVE_NUMBA else [])
 
 
 def _cases(seed, count, noise_levels=(0.0, 0.0, 0.004, 0.03)):
-    from conftest import random_boxes, smooth_map
+    from synthetic_maps import random_boxes, smooth_map
     rng = np.random.default_rng(seed)
     for i in range(count):
         h, w = SIZES[i % len(SIZES)]

@@ -11,7 +11,7 @@ from wsol.localization.reference import score_map_reference
 
 
 def _images(seed, count):
-    from conftest import random_boxes, smooth_map
+    from synthetic_maps import random_boxes, smooth_map
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
@@ -120,7 +120,7 @@ def _pxap_direct(maps, masks, ignores, interval):
 
 
 def test_pxap_against_direct_computation():
-    from conftest import smooth_map
+    from synthetic_maps import smooth_map
     rng = np.random.default_rng(11)
     maps, masks, ignores = [], [], []
     acc = MaskAccumulator(interval=0.01)

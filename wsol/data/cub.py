@@ -8,7 +8,8 @@ Official layout (``ROOT`` = the ``CUB_200_2011`` folder), every id 1-based:
 - ``bounding_boxes.txt``: ``<image id> <x> <y> <width> <height>`` (floats)
 - ``classes.txt``: ``<class id> <class name>``
 - ``images/<relative path>``; optionally ``segmentations/<relative path with extension .png>`` (the separate CUB
-  segmentation release; foreground = value above half of full scale).
+  segmentation release; foreground = grayscale value > 0.5, i.e. every non-zero pixel, as wsolevaluation's
+  ``get_mask`` binarises masks).
 
 Conversion follows wsolevaluation's released CUB metadata: ids are the paths relative to ``images/``, labels are
 0-based, a box ``x y w h`` becomes ``(int(x), int(y), int(x + w), int(y + h))``.
@@ -274,7 +275,8 @@ def prepare_cub(root: str | os.PathLike, *, fullsup_root: str | os.PathLike | No
         mask_meta = Metadata(image_ids=list(test.image_ids), labels=dict(test.labels), sizes=dict(test.sizes),
                              masks=masks)
         splits[TEST + MASK_SPLIT_SUFFIX] = PreparedSplit(mask_meta, root / "images", mask_root=root)
-        notes.append("test_masks: CUB segmentations binarised at > 0.5 of full scale, no ignore regions.")
+        notes.append("test_masks: CUB segmentations, foreground = grayscale value > 0.5 (every non-zero pixel, the "
+                     "binarisation of wsolevaluation's get_mask), no ignore regions.")
     if skipped:
         logger.warning("skipped %d bad image(s); listed in dataset.json", len(skipped))
     return PreparedDataset(dataset="cub", class_names=class_names, splits=splits, skipped=skipped, notes=notes)

@@ -108,24 +108,30 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise InputError("unreadable image", path=path, value=str(e)) from None
 
 
-def load_mask(path: str | os.PathLike, *, threshold: float = 0.5):
-    """A binary mask from a PNG: pixels above ``threshold`` of the file's full scale are foreground.
+def load_mask(path: str | os.PathLike):
+    """A binary mask from an image file, binarised as the published protocol does.
+
+    wsolevaluation's ``get_mask`` reads masks as 8-bit grayscale and keeps ``value > 0.5``, so on 0..255 files
+    every non-zero pixel is foreground (CUB's soft segmentations included). 16-bit files are read at their own
+    scale with the same rule. Colour files are converted to grayscale first (ITU-R 601 luma).
 
     Returns:
-        ``numpy.ndarray`` of ``bool``, shape ``(height, width)``. Colour images use their first channel after
-        conversion to 8-bit grayscale; 16-bit images are scaled by 65535.
+        ``numpy.ndarray`` of ``bool``, shape ``(height, width)``.
+
+    Raises:
+        InputError: missing or unreadable file.
     """
     import numpy as np
 
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("I;16", "I;16B", "I", "I;16L"):
-                arr = np.asarray(im, dtype=np.float64) / 65535.0
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                arr = np.asarray(im, dtype=np.float64)
             else:
-                arr = np.asarray(im.convert("L"), dtype=np.float64) / 255.0
+                arr = np.asarray(im.convert("L"), dtype=np.float64)
     except FileNotFoundError:
         raise InputError("mask file missing", path=path) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise InputError("unreadable mask", path=path, value=str(e)) from None
-    return arr > threshold
+    return arr > 0.5

@@ -25,6 +25,8 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
+from wsol.data.images import load_mask as read_binary_mask
+from wsol.data.images import resolve_image_path
 from wsol.data.metadata import Metadata, read_metadata
 from wsol.errors import InputError
 from wsol.localization.metrics import BoxAccumulator, MaskAccumulator, calibrate
@@ -67,36 +69,25 @@ def load_score_map(path: str | os.PathLike) -> np.ndarray:
         raise InputError("cannot read score map", path=path, value=str(e)) from None
 
 
-def _read_gray(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError("mask file not found", path=path)
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise InputError("cannot read mask image", path=path)
-    return img
-
-
 def load_mask(mask_root: str | os.PathLike, mask_paths: Sequence[str], ignore_path: str | None,
               image_size: tuple[int, int], map_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and ignore masks of one image at the score map's size (wsolevaluation's ``get_mask``).
 
-    Each file is read as grayscale, checked to be ``image_size`` (width, height), converted to float32, resized
-    to ``map_size`` with ``INTER_NEAREST`` and thresholded ``> 0.5``; foreground is the union of the instances and
-    ignore is the ignore region minus the foreground.
+    Each file is resolved safely under ``mask_root``, read with :func:`wsol.data.images.load_mask` (grayscale value
+    ``> 0.5``, the protocol's binarisation), checked to be ``image_size`` (width, height) and resized to
+    ``map_size`` with ``INTER_NEAREST`` (which commutes with the thresholding); foreground is the union of the
+    instances and ignore is the ignore region minus the foreground.
 
     Returns:
         ``(foreground, ignore)``, (H, W) bool each.
     """
-    root = Path(mask_root)
-
     def one(rel: str) -> np.ndarray:
-        path = root / rel
-        img = _read_gray(path)
-        if (img.shape[1], img.shape[0]) != tuple(image_size):
+        path = resolve_image_path(mask_root, rel)
+        mask = read_binary_mask(path)
+        if (mask.shape[1], mask.shape[0]) != tuple(image_size):
             raise InputError(f"mask size differs from the image size {image_size[0]}x{image_size[1]}", path=path,
-                             value=f"{img.shape[1]}x{img.shape[0]}")
-        resized = cv2.resize(np.float32(img), tuple(map_size), interpolation=cv2.INTER_NEAREST)
-        return resized > 0.5
+                             value=f"{mask.shape[1]}x{mask.shape[0]}")
+        return cv2.resize(mask.view(np.uint8), tuple(map_size), interpolation=cv2.INTER_NEAREST).astype(bool)
 
     fg = np.zeros((map_size[1], map_size[0]), dtype=bool)
     for rel in mask_paths:
@@ -259,9 +250,9 @@ def _score(items: Iterable[tuple[str, Any]], metadata: Metadata, *, protocol: st
         raise ValueError(f"workers must be >= 1 ({workers!r})")
     kind = "boxes" if metadata.boxes is not None else "masks"
     if kind == "masks" and mask_root is None:
-        raise ValueError("a mask split needs mask_root")
+        raise InputError("a mask split needs a mask root (--mask-root)", path=where)
     if kind == "masks" and predictions is not None:
-        raise ValueError("predictions apply to box splits only")
+        raise InputError("predictions apply to box splits only", path=where)
     settings = {"protocol": protocol, "interval": interval, "iou_thresholds": iou_thresholds,
                 "fixed_threshold": fixed_threshold, "backend": backend}
     if kind == "masks":
@@ -338,7 +329,7 @@ def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | 
                       predictions_path=None if predictions is None else os.fspath(predictions), **common)
     if calibrate_on is not None:
         if meta.boxes is None:
-            raise ValueError("calibration applies to box splits")
+            raise InputError("calibration applies to box splits only", path=where)
         cal_dir, cal_meta = calibrate_on
         cmeta, cwhere = resolve(cal_meta)
         _check_split(cmeta, cwhere)
