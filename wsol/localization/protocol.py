@@ -55,6 +55,8 @@ from typing import Sequence
 
 import numpy as np
 
+from wsol.registry import Registry
+
 #: 8-bit quantisation scale of wsolevaluation (``scoremap * 255``).
 QUANT_SCALE = 255
 
@@ -87,30 +89,24 @@ class Protocol:
         check_iou_thresholds((self.loc_iou,))
 
 
-_PROTOCOLS: dict[str, Protocol] = {}
+#: Named protocols (a duplicate name raises; CLI choices come from :func:`protocol_names`).
+PROTOCOLS: Registry[Protocol] = Registry("protocol")
 
 
 def register_protocol(protocol: Protocol) -> Protocol:
     """Add ``protocol`` to the registry; a duplicate name raises ``ValueError``."""
-    if protocol.name in _PROTOCOLS:
-        raise ValueError(f"protocol already registered ({protocol.name!r})")
-    _PROTOCOLS[protocol.name] = protocol
+    PROTOCOLS.add(protocol.name, protocol)
     return protocol
 
 
 def get_protocol(name: str | Protocol) -> Protocol:
     """The registered protocol called ``name`` (a :class:`Protocol` is returned unchanged)."""
-    if isinstance(name, Protocol):
-        return name
-    try:
-        return _PROTOCOLS[name]
-    except KeyError:
-        raise ValueError(f"unknown protocol {name!r} (choose from {sorted(_PROTOCOLS)})") from None
+    return name if isinstance(name, Protocol) else PROTOCOLS.get(name)
 
 
 def protocol_names() -> list[str]:
     """Registered protocol names, sorted (for CLI ``choices``)."""
-    return sorted(_PROTOCOLS)
+    return PROTOCOLS.names()
 
 
 # --- the conventions -------------------------------------------------------------------------------------------------
