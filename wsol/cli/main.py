@@ -11,7 +11,7 @@ from wsol import __version__
 from wsol.errors import WsolError
 
 #: Subcommand modules under ``wsol.cli``, in the order ``wsol --help`` lists them.
-COMMANDS: tuple[str, ...] = ("prepare", "score")
+COMMANDS: tuple[str, ...] = ("prepare", "train", "score", "list")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,3 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wsol: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0

@@ -1,6 +1,10 @@
 """Image transforms of the WSOL protocol, with the normalisation defined once.
 
-Training crops come in two named styles:
+Training crops come in three named styles:
+
+``"pad_crop"``
+    zero-pad by ``pad`` pixels on every side, random ``image_size`` crop (small images such as the digits set; the
+    image is first resized to ``image_size`` when it is not already that size).
 
 ``"resize_random_crop"`` (default; what clovaai/wsolevaluation's data loader does)
     resize to ``resize_size × resize_size`` (aspect ratio not kept), random ``image_size`` crop, horizontal flip.
@@ -19,7 +23,7 @@ from torchvision import transforms as T
 
 from wsol.constants import DEFAULT_IMAGE_SIZE, DEFAULT_RESIZE_SIZE, IMAGENET_MEAN, IMAGENET_STD
 
-CROP_STYLES = ("resize_random_crop", "random_resized_crop")
+CROP_STYLES = ("pad_crop", "resize_random_crop", "random_resized_crop")
 
 
 def normalize() -> T.Normalize:
@@ -28,13 +32,17 @@ def normalize() -> T.Normalize:
 
 
 def train_transform(*, image_size: int = DEFAULT_IMAGE_SIZE, resize_size: int = DEFAULT_RESIZE_SIZE,
-                    crop: str = "resize_random_crop") -> Callable:
+                    crop: str = "resize_random_crop", pad: int = 4, hflip: bool = True) -> Callable:
     """PIL RGB image -> normalised float tensor ``(3, image_size, image_size)`` with training augmentation.
+
+    Randomness comes from torch's global generator (per DataLoader worker, seeded by the loader).
 
     Args:
         image_size: side of the crop.
         resize_size: side the image is resized to before the random crop (``resize_random_crop`` only).
         crop: one of :data:`CROP_STYLES` (see the module docstring).
+        pad: padding in pixels (``pad_crop`` only).
+        hflip: random horizontal flip with probability 1/2.
     """
     if crop not in CROP_STYLES:
         raise ValueError(f"unknown crop style {crop!r}; expected one of {', '.join(CROP_STYLES)}")
@@ -44,9 +52,14 @@ def train_transform(*, image_size: int = DEFAULT_IMAGE_SIZE, resize_size: int = 
         if resize_size < image_size:
             raise ValueError(f"resize_size ({resize_size}) must be at least image_size ({image_size})")
         steps = [T.Resize((resize_size, resize_size)), T.RandomCrop(image_size)]
+    elif crop == "pad_crop":
+        if pad < 0:
+            raise ValueError(f"pad must be >= 0, got {pad}")
+        steps = [T.Resize((image_size, image_size)), T.RandomCrop(image_size, padding=pad)]
     else:
         steps = [T.RandomResizedCrop(image_size)]
-    return T.Compose(steps + [T.RandomHorizontalFlip(), T.ToTensor(), normalize()])
+    flip = [T.RandomHorizontalFlip()] if hflip else []
+    return T.Compose(steps + flip + [T.ToTensor(), normalize()])
 
 
 def eval_transform(*, image_size: int = DEFAULT_IMAGE_SIZE) -> Callable:

@@ -126,35 +126,47 @@ def _check_logits(logits: Tensor, n: int) -> None:
         raise ValueError(f"logits must be (N, K) with N={n}, got {tuple(logits.shape)}")
 
 
-def mixed_cross_entropy(logits: Tensor, batch: MixedBatch) -> Tensor:
+def mixed_cross_entropy(logits: Tensor, batch: MixedBatch, *, label_smoothing: float = 0.0) -> Tensor:
     """Two-target cross-entropy: ``mean_i [lam_i CE(logits_i, a_i) + (1 - lam_i) CE(logits_i, b_i)]``.
 
     Args:
         logits: float ``(N, K)`` unnormalised scores.
         batch: the :class:`MixedBatch` the logits were computed from (``labels_b is None`` means plain CE).
+        label_smoothing: ``eps`` in [0, 1): each CE uses the target ``(1 - eps) onehot + eps / K`` (as
+            ``F.cross_entropy``); the loss stays linear in the targets, so it equals the soft-target loss on
+            ``soft_targets(batch, K, label_smoothing=eps)``.
 
     Returns:
         Scalar tensor (differentiable w.r.t. ``logits``).
     """
     _check_logits(logits, batch.labels_a.shape[0])
-    ce_a = F.cross_entropy(logits, batch.labels_a, reduction="none")
+    eps = _check_smoothing(label_smoothing)
+    ce_a = F.cross_entropy(logits, batch.labels_a, reduction="none", label_smoothing=eps)
     if batch.labels_b is None:
         return ce_a.mean()
-    ce_b = F.cross_entropy(logits, batch.labels_b, reduction="none")
+    ce_b = F.cross_entropy(logits, batch.labels_b, reduction="none", label_smoothing=eps)
     lam = batch.lam.to(ce_a.dtype)
     return (lam * ce_a + (1.0 - lam) * ce_b).mean()
 
 
-def soft_targets(batch: MixedBatch, num_classes: int) -> Tensor:
-    """Per-sample target distribution ``lam·onehot(a) + (1 - lam)·onehot(b)``.
+def _check_smoothing(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"label_smoothing must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def soft_targets(batch: MixedBatch, num_classes: int, *, label_smoothing: float = 0.0) -> Tensor:
+    """Per-sample target distribution ``lam·onehot(a) + (1 - lam)·onehot(b)``, optionally smoothed.
 
     Args:
         batch: a :class:`MixedBatch`.
         num_classes: ``K``; every label must lie in ``[0, K)``.
+        label_smoothing: ``eps`` in [0, 1): the result is ``(1 - eps) targets + eps / K``.
 
     Returns:
         float32 ``(N, K)``, rows summing to 1.
     """
+    eps = _check_smoothing(label_smoothing)
     if not isinstance(num_classes, int) or num_classes <= 0:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     labels = [batch.labels_a] + ([batch.labels_b] if batch.labels_b is not None else [])
@@ -166,6 +178,8 @@ def soft_targets(batch: MixedBatch, num_classes: int) -> Tensor:
     targets = F.one_hot(batch.labels_a, num_classes).to(torch.float32) * lam
     if batch.labels_b is not None:
         targets = targets + F.one_hot(batch.labels_b, num_classes).to(torch.float32) * (1.0 - lam)
+    if eps:
+        targets = targets * (1.0 - eps) + eps / num_classes
     return targets
 
 
