@@ -4,9 +4,9 @@ Part 1 — CutMix on a 128×3×224×224 float32 batch: per-batch box in place / 
 mode, and a full-batch ``clone()`` measured in the same run; ratios are to the clone. The in-place per-batch mode is
 also timed with fixed boxes of known area, to show its cost follows the pasted area.
 
-Part 2 — every method at batch 32×3×224×224 and its overhead relative to one forward + backward + SGD step of an
-untrained torchvision ResNet-18 at the same size; KeepAugment (which needs the model) also at 32×3×64×64, at full
-and half saliency resolution, against the 64 px step.
+Part 2 — every method and its overhead relative to one forward + backward + SGD step of the model it would train:
+our WSOL ``resnet18`` (stride-1 layer4) at batch 32×3×224×224, and the ``digits_cnn`` of the digits presets at
+batch 32×3×64×64 (KeepAugment, which needs the model, at full and half saliency resolution).
 
 Median of ``--reps`` timed calls after one warm-up call. Run: ``python benchmarks/bench_methods.py``.
 """
@@ -23,6 +23,7 @@ import torch
 import torchvision
 
 from wsol.methods import METHODS, cutmix_
+from wsol.models.builder import build_model
 
 
 def _median_ms(fn, reps: int) -> float:
@@ -89,21 +90,21 @@ def main(argv=None) -> dict:
     x = work = None  # free the 128-image batch before part 2
 
     # ---------------------------------------------------------------- part 2: overhead vs a ResNet-18 step
-    def overhead_block(size: int, batch: int, methods: dict) -> dict:
+    def overhead_block(arch: str, num_classes: int, size: int, batch: int, methods: dict) -> dict:
         torch.manual_seed(0)
-        model = torchvision.models.resnet18(weights=None)
+        model = build_model(arch, num_classes=num_classes)
         images = torch.randn(batch, 3, size, size, generator=gen)
-        lab = torch.randint(0, 1000, (batch,), generator=gen)
+        lab = torch.randint(0, num_classes, (batch,), generator=gen)
         model.train()
         step_ms = _median_ms(_step_fn(model, images, lab), args.step_reps)
-        block = {"batch": [batch, 3, size, size], "resnet18_train_step_ms": step_ms, "methods": {}}
+        block = {"model": arch, "batch": [batch, 3, size, size], "train_step_ms": step_ms, "methods": {}}
         for key, method in methods.items():
             reps = args.step_reps if method.needs_model else args.reps
             ms = _median_ms(lambda method=method: method(images, lab, generator=gen, model=model), reps)
             block["methods"][key] = {"ms": ms, "overhead_vs_step": round(ms / step_ms, 4)}
         return block
 
-    result["overhead_32x224"] = overhead_block(224, 32, {
+    result["overhead_resnet18_32x224"] = overhead_block("resnet18", 1000, 224, 32, {
         "vanilla": METHODS.get("vanilla")(),
         "cutmix_batch_in_place": METHODS.get("cutmix")(in_place=True),
         "cutmix_batch": METHODS.get("cutmix")(),
@@ -116,8 +117,16 @@ def main(argv=None) -> dict:
         "keepaugment_cut_112": METHODS.get("keepaugment")(size=112),
         "keepaugment_cut_112_lowres2": METHODS.get("keepaugment")(size=112, low_res_factor=2),
     })
-    result["overhead_32x64"] = overhead_block(64, 32, {
+    result["overhead_digits_cnn_32x64"] = overhead_block("digits_cnn", 10, 64, 32, {
+        "vanilla": METHODS.get("vanilla")(),
+        "cutmix_batch": METHODS.get("cutmix")(),
+        "cutmix_per_sample": METHODS.get("cutmix")(mode="sample"),
+        "feature_cutmix_draw": METHODS.get("feature_cutmix")(stages=(0, 1, 2, 3)),
+        "mixup": METHODS.get("mixup")(),
+        "cutout_16": METHODS.get("cutout")(size=16),
         "cutout_32": METHODS.get("cutout")(size=32),
+        "random_erasing_random_fill": METHODS.get("random_erasing")(),
+        "keepaugment_cut_16": METHODS.get("keepaugment")(size=16),
         "keepaugment_cut_32": METHODS.get("keepaugment")(size=32),
         "keepaugment_cut_32_lowres2": METHODS.get("keepaugment")(size=32, low_res_factor=2),
         "keepaugment_paste_cutmix_32": METHODS.get("keepaugment")(mode="paste", size=32),

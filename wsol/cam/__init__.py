@@ -1,0 +1,8 @@
+"""Class activation maps: plain CAM from features and classifier weights, Grad-CAM / Grad-CAM++ for any layer, and
+the published resize + min-max normalisation.
+"""
+from wsol.cam.cam import cam_from_features, class_activation_maps
+from wsol.cam.gradcam import grad_cam
+from wsol.cam.normalize import normalize_cam, resize_and_normalize
+
+__all__ = ["cam_from_features", "class_activation_maps", "grad_cam", "normalize_cam", "resize_and_normalize"]
