@@ -72,11 +72,10 @@ def test_neighbour_masks_follow_the_visiting_order(shape):
     mf, mb = _neighbour_masks(q)
     flat = q.ravel().astype(int)
     n = h * w
-    # visiting orders: fg by decreasing value, bg by increasing value, raster order within a value
+    # visiting orders: fg by decreasing value, raster order within a value; bg exactly the reverse
     rank_f = np.empty(n, int)
     rank_f[sorted(range(n), key=lambda p: (-flat[p], p))] = np.arange(n)
-    rank_b = np.empty(n, int)
-    rank_b[sorted(range(n), key=lambda p: (flat[p], p))] = np.arange(n)
+    rank_b = n - 1 - rank_f
     for p in range(n):
         y, x = divmod(p, w)
         want_f = want_b = 0
@@ -87,3 +86,61 @@ def test_neighbour_masks_follow_the_visiting_order(shape):
                 want_f |= int(rank_f[nb] < rank_f[p]) << i
                 want_b |= int(rank_b[nb] < rank_b[p]) << i
         assert mf[p] == want_f and mb[p] == want_b, (p, mf[p], want_f, mb[p], want_b)
+
+
+def _exact_fill(q):
+    """Smallest, over 4-connected paths from the image border, of the largest value on the path (Dijkstra-like)."""
+    import heapq
+    h, w = q.shape
+    fill = np.full((h, w), 256, int)
+    heap = []
+    for y in range(h):
+        for x in range(w):
+            if y in (0, h - 1) or x in (0, w - 1):
+                fill[y, x] = int(q[y, x])
+                heap.append((fill[y, x], y, x))
+    heapq.heapify(heap)
+    while heap:
+        f, y, x = heapq.heappop(heap)
+        if f > fill[y, x]:
+            continue
+        for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+            if 0 <= ny < h and 0 <= nx < w:
+                g = max(f, int(q[ny, nx]))
+                if g < fill[ny, nx]:
+                    fill[ny, nx] = g
+                    heapq.heappush(heap, (g, ny, nx))
+    return fill
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fill_bound_and_hole_candidates(seed):
+    """J >= fill (exact on the border); every pixel of every cv2 hole is a candidate, visited without the out flag."""
+    import cv2
+
+    from wsol.localization._kernel import _OUT, _fg_masks, _fill_bound, _hole_candidates
+    rng = np.random.default_rng(seed)
+    h, w = int(rng.integers(1, 40)), int(rng.integers(1, 40))
+    q = rng.integers(0, 6, (h, w)).astype(np.uint8) * 40     # speckle: many holes and islands
+    if seed % 2:
+        q = np.clip(q.astype(int) + np.arange(w)[None, :] * 3, 0, 255).astype(np.uint8)
+    J = _fill_bound(q).astype(int)
+    fill = _exact_fill(q)
+    assert (J >= fill).all()
+    assert (J[0] == q[0]).all() and (J[-1] == q[-1]).all() and (J[:, 0] == q[:, 0]).all()
+    order, vstart = _hole_candidates(q, _fg_masks(q), _fill_bound(q))
+    p = order >> 32
+    cand = set(p[((order >> _OUT) & 1) == 0].tolist())
+    assert len(set(p.tolist())) == len(p)
+    vals = q.ravel()[p]
+    assert (np.diff(vals) >= 0).all()                        # by value, reverse raster order within a value
+    for v in range(256):
+        seg = p[vstart[v]:vstart[v + 1]]
+        assert (vals[vstart[v]:vstart[v + 1]] == v).all() and (np.diff(seg) < 0).all()
+    for level in np.unique(q):
+        bg = (q <= level).astype(np.uint8)
+        n, lab = cv2.connectedComponents(bg, connectivity=4)
+        border = set(np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])).tolist())
+        holes = (lab > 0) & ~np.isin(lab, list(border))
+        assert ((fill > level) == (holes | (q > level))).all()
+        assert set(np.flatnonzero(holes).tolist()) <= cand
