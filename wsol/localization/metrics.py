@@ -158,6 +158,31 @@ class BoxAccumulator:
         self.top5_loc += other.top5_loc
         return self
 
+    _COUNTS = ("correct_all", "correct_v1", "top1_loc", "top5_loc")
+    _SCALARS = ("num_images", "gt_known_fixed", "num_predictions", "top1_cls", "top5_cls")
+
+    def state_dict(self) -> dict:
+        """JSON-ready settings and counts; :meth:`from_state_dict` rebuilds an equal accumulator (for shards)."""
+        out: dict = {"kind": "boxes", "protocol": self.protocol.name, "interval": self.interval,
+                     "iou_thresholds": list(self.iou_thresholds), "fixed_threshold": self.fixed_threshold}
+        out.update({k: int(getattr(self, k)) for k in self._SCALARS})
+        out.update({k: getattr(self, k).tolist() for k in self._COUNTS})
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict, *, backend: str = "auto") -> "BoxAccumulator":
+        """Inverse of :meth:`state_dict`; shapes are checked (``ValueError`` on a mismatch)."""
+        acc = cls(protocol=state["protocol"], interval=state["interval"], iou_thresholds=state["iou_thresholds"],
+                  fixed_threshold=state["fixed_threshold"], backend=backend)
+        for k in cls._SCALARS:
+            setattr(acc, k, int(state[k]))
+        for k in cls._COUNTS:
+            arr = np.asarray(state[k], dtype=np.int64)
+            if arr.shape != getattr(acc, k).shape:
+                raise ValueError(f"{k} has shape {arr.shape}, expected {getattr(acc, k).shape}")
+            setattr(acc, k, arr)
+        return acc
+
     # -- results --------------------------------------------------------------------------------------------------
     def box_acc(self, iou: int, *, all_contours: bool = True) -> np.ndarray:
         """(T,) float64 BoxAcc in percent over the tau grid at IoU threshold ``iou``."""
@@ -341,6 +366,23 @@ class MaskAccumulator:
         self.pos_hist += other.pos_hist
         self.neg_hist += other.neg_hist
         return self
+
+    def state_dict(self) -> dict:
+        """JSON-ready interval and histograms; :meth:`from_state_dict` rebuilds an equal accumulator."""
+        return {"kind": "masks", "interval": self.interval, "num_images": self.num_images,
+                "pos_hist": self.pos_hist.tolist(), "neg_hist": self.neg_hist.tolist()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> "MaskAccumulator":
+        """Inverse of :meth:`state_dict`."""
+        acc = cls(interval=state["interval"])
+        acc.num_images = int(state["num_images"])
+        for k in ("pos_hist", "neg_hist"):
+            arr = np.asarray(state[k], dtype=np.int64)
+            if arr.shape != getattr(acc, k).shape:
+                raise ValueError(f"{k} has shape {arr.shape}, expected {getattr(acc, k).shape}")
+            setattr(acc, k, arr)
+        return acc
 
     def compute(self) -> dict:
         """``pxap`` (percent), ``precision`` / ``recall`` curves (highest threshold first), counts."""
