@@ -5,7 +5,7 @@ mode, and a full-batch ``clone()`` measured in the same run; ratios are to the c
 also timed with fixed boxes of known area, to show its cost follows the pasted area.
 
 Part 2 — every method and its overhead relative to one forward + backward + SGD step of the model it would train:
-our WSOL ``resnet18`` (stride-1 layer4) at batch 32×3×224×224, and the ``digits_cnn`` of the digits presets at
+our WSOL ``resnet18`` (stride-1 layer4) at batch 32×3×224×224, and the ``digits_net`` of the digits presets at
 batch 32×3×64×64 (KeepAugment, which needs the model, at full and half saliency resolution).
 
 Median of ``--reps`` timed calls after one warm-up call. Run: ``python benchmarks/bench_methods.py``.
@@ -117,7 +117,7 @@ def main(argv=None) -> dict:
         "keepaugment_cut_112": METHODS.get("keepaugment")(size=112),
         "keepaugment_cut_112_lowres2": METHODS.get("keepaugment")(size=112, low_res_factor=2),
     })
-    result["overhead_digits_cnn_32x64"] = overhead_block("digits_cnn", 10, 64, 32, {
+    result["overhead_digits_net_32x64"] = overhead_block("digits_net", 10, 64, 32, {
         "vanilla": METHODS.get("vanilla")(),
         "cutmix_batch": METHODS.get("cutmix")(),
         "cutmix_per_sample": METHODS.get("cutmix")(mode="sample"),

@@ -77,7 +77,7 @@ class TrainConfig:
     images: str = ""
     train_split: str = "train"
     eval_split: str = "test"
-    arch: str = "digits_cnn"
+    arch: str = "digits_net"
     model: Mapping[str, Any] = field(default_factory=dict)
     pretrained: str = ""
     large_feature_map: bool = False

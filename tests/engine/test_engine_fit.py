@@ -120,7 +120,7 @@ def test_cli_train_then_resume_and_list(tiny_overrides, tmp_path, capsys):
     run = tmp_path / "run"
     sets = [a for o in tiny_overrides for a in ("--set", o)]
     assert main(["train", "--preset", "digits-mixup", "--out", str(run), "-q"] + sets) == 0
-    assert "trained digits_cnn with mixup for 2 epochs" in capsys.readouterr().out
+    assert "trained digits_net with mixup for 2 epochs" in capsys.readouterr().out
     assert json.loads(RunFiles(run).metrics.read_text())["complete"] is True
     assert main(["train", "--resume", str(run), "-q"]) == 0  # nothing left to do: returns the final metrics
     assert main(["train", "--preset", "digits-mixup", "--out", str(run)] + sets) == 2
@@ -128,7 +128,7 @@ def test_cli_train_then_resume_and_list(tiny_overrides, tmp_path, capsys):
     for kind in ("models", "methods", "presets"):
         assert main(["list", kind]) == 0
     listed = capsys.readouterr().out
-    assert "digits_cnn" in listed and "keepaugment" in listed and "cub-resnet50-cutmix" in listed
+    assert "digits_net" in listed and "keepaugment" in listed and "cub-resnet50-cutmix" in listed
 
 
 def test_ddp_two_process_gloo_smoke(tiny_overrides, tmp_path):

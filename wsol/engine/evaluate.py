@@ -74,6 +74,8 @@ def infer_arch(state: dict[str, torch.Tensor]) -> Optional[str]:
         return "inception_v3"
     if "conv6.weight" in keys or any(k.startswith("features.28") for k in keys):
         return "vgg16"
+    if any(k.startswith("block5.") for k in keys):
+        return "digits_net"
     if any(k.startswith("block4.") for k in keys):
         return "digits_cnn"
     if "layer1.0.conv3.weight" in keys:

@@ -1,0 +1,47 @@
+"""`wsol demo --tiny` end to end, model reuse, and the report helpers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wsol.cli.main import main
+from wsol.report import box_acc_curves_png, cam_grid_png, format_number, markdown_table
+
+
+def test_demo_tiny_writes_a_report_and_reuses_models(tmp_path, capsys):
+    out, data = tmp_path / "runs", tmp_path / "digits"
+    assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu"]) == 0
+    assert "report:" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "| vanilla |" in report and "| cutmix |" in report and "Tiny smoke run" in report
+    for png in ("cams.png", "box_acc_curves.png"):
+        with Image.open(out / png) as im:
+            assert im.format == "PNG" and im.size[0] > 100
+    results = json.loads((out / "cutmix" / "evaluation.json").read_text())
+    assert {"maxboxacc", "maxboxacc_v2", "top1_loc", "gt_known_loc", "pxap", "calibrated"} <= set(results)
+    stamp = (out / "vanilla" / "model.pt").stat().st_mtime_ns
+    assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu"]) == 0
+    assert (out / "vanilla" / "model.pt").stat().st_mtime_ns == stamp  # cached model reused
+    assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu", "--fresh"]) == 0
+    assert (out / "vanilla" / "model.pt").stat().st_mtime_ns != stamp
+
+
+def test_markdown_table():
+    text = markdown_table(["a", "b"], [["x", 1.234], ["y", None], ["z", 3]])
+    assert text.splitlines() == ["| a | b |", "| --- | ---: |", "| x | 1.23 |", "| y | – |", "| z | 3 |"]
+    assert format_number(float("nan")) == "–"
+    with pytest.raises(ValueError, match="has 1 cells for 2 columns"):
+        markdown_table(["a", "b"], [["x"]])
+
+
+def test_figures_are_png_bytes():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    png = cam_grid_png(images, {"m": rng.random((2, 16, 20))}, gt_boxes=[np.array([[1, 1, 5, 5]])] * 2,
+                       pred_boxes={"m": [[0, 0, 3, 3], [2, 2, 9, 9]]}, titles=["a", "b"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = box_acc_curves_png({"m": (np.arange(0, 1, 0.1), np.linspace(0, 90, 10))}, title="t")
+    assert curve[:8] == b"\x89PNG\r\n\x1a\n"

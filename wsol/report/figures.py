@@ -1,0 +1,94 @@
+"""Figures as PNG bytes, drawn with matplotlib's object API (no pyplot state, any backend).
+
+Boxes are ``xyxy`` with inclusive pixel coordinates in the image shown (the score-map frame); a box is drawn around
+its pixels, from ``x0 - 0.5`` to ``x1 + 0.5``.
+"""
+from __future__ import annotations
+
+import io
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+GT_COLOUR = "#00c000"
+PRED_COLOUR = "#ff2020"
+
+
+def _png(fig: Figure, dpi: int) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _box(ax, box: Sequence[int], colour: str) -> None:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour,
+                           linewidth=1.5))
+
+
+def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes: Sequence[np.ndarray],
+                 pred_boxes: Mapping[str, Sequence[Sequence[int]]], titles: Optional[Sequence[str]] = None,
+                 alpha: float = 0.5, dpi: int = 100) -> bytes:
+    """A grid of CAM overlays: one row of images, then one row per model.
+
+    Args:
+        images: uint8 ``(N, H, W, 3)`` RGB in the score-map frame.
+        rows: model name -> float ``(N, H, W)`` score maps in [0, 1].
+        gt_boxes: per image, ``(G, 4)`` ground-truth boxes (drawn green in every row).
+        pred_boxes: model name -> per image, the predicted box (drawn red).
+        titles: per image, a caption for the first row.
+        alpha: opacity of the heat map.
+        dpi: resolution.
+
+    Returns:
+        PNG bytes.
+    """
+    n = images.shape[0]
+    names = list(rows)
+    fig = Figure(figsize=(1.6 * n, 1.7 * (1 + len(names))))
+    axes = fig.subplots(1 + len(names), n, squeeze=False)
+    for j in range(n):
+        ax = axes[0, j]
+        ax.imshow(images[j])
+        for g in gt_boxes[j]:
+            _box(ax, g, GT_COLOUR)
+        if titles is not None:
+            ax.set_title(titles[j], fontsize=8)
+        for i, name in enumerate(names, start=1):
+            ax = axes[i, j]
+            ax.imshow(images[j])
+            ax.imshow(rows[name][j], cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+            for g in gt_boxes[j]:
+                _box(ax, g, GT_COLOUR)
+            _box(ax, pred_boxes[name][j], PRED_COLOUR)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("image", fontsize=9)
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
+def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
+                       ylabel: str = "BoxAcc (%)", dpi: int = 100) -> bytes:
+    """Line plot of BoxAcc against the CAM threshold, one line per entry ``name -> (taus, values)``."""
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
+    for name, (taus, values) in curves.items():
+        ax.plot(np.asarray(taus), np.asarray(values), label=name, linewidth=1.5)
+    ax.set_xlabel("CAM threshold τ")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 100.0)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig, dpi)
