@@ -45,3 +45,12 @@ def test_figures_are_png_bytes():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     curve = box_acc_curves_png({"m": (np.arange(0, 1, 0.1), np.linspace(0, 90, 10))}, title="t")
     assert curve[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_full_demo_trains_models_that_pass_95_percent(tmp_path):
+    out = tmp_path / "runs"
+    assert main(["demo", "--out", str(out), "--data", str(tmp_path / "digits"), "-q", "--device", "cpu"]) == 0
+    for method in ("vanilla", "cutmix"):
+        results = json.loads((out / method / "evaluation.json").read_text())
+        assert results["num_images"] == 1000 and results["top1_cls"] >= 95.0

@@ -128,3 +128,24 @@ def test_eval_settings_validation():
         EvalSettings(cam="scorecam")
     with pytest.raises(ValueError, match="shard"):
         EvalSettings(shard=(3, 3))
+
+
+def test_torchrun_ranks_merge_to_the_single_process_numbers(trained, tiny_digits, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    meta = str(tiny_digits / "metadata" / "test")
+    single = tmp_path / "single.json"
+    assert _eval([str(trained), "--metadata", meta, "--out", str(single)]) == 0
+    ddp = tmp_path / "ddp.json"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsol",
+           "evaluate", str(trained), "--metadata", meta, "--out", str(ddp), "-q", "--workers", "0",
+           "--device", "cpu"]
+    proc = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = json.loads(single.read_text()), json.loads(ddp.read_text())
+    assert b["world_size"] == 2 and "shard" not in b
+    for key in METRICS:
+        assert a[key] == b[key], key
