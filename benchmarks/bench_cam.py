@@ -16,24 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 
 import torch
 
 from wsol.cam import class_activation_maps, grad_cam
 from wsol.models.builder import build_model
 
-
-def _median_ms(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from common import median_ms  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 
 def reference_grad_cam(model: torch.nn.Module, layer: torch.nn.Module, images: torch.Tensor,
@@ -69,12 +59,12 @@ def bench(arch: str, batch: int, size: int, reps: int) -> dict:
             model(images)
 
     out: dict = {"arch": arch, "batch": [batch, 3, size, size]}
-    out["forward_ms"] = _median_ms(forward, reps)
-    out["cam_ms"] = _median_ms(lambda: class_activation_maps(model, images, labels), reps)
+    out["forward_ms"] = median_ms(forward, reps)
+    out["cam_ms"] = median_ms(lambda: class_activation_maps(model, images, labels), reps)
     out["cam_throughput_ratio"] = out["forward_ms"] / out["cam_ms"]
     layer = dict(model.named_modules())[model.cam_layer_name]
-    out["gradcam_ms"] = _median_ms(lambda: grad_cam(model, images, labels), reps)
-    out["gradcam_reference_ms"] = _median_ms(lambda: reference_grad_cam(model, layer, images, labels), reps)
+    out["gradcam_ms"] = median_ms(lambda: grad_cam(model, images, labels), reps)
+    out["gradcam_reference_ms"] = median_ms(lambda: reference_grad_cam(model, layer, images, labels), reps)
     out["gradcam_speedup"] = out["gradcam_reference_ms"] / out["gradcam_ms"]
     ours = grad_cam(model, images, labels)[1]
     ref = reference_grad_cam(model, layer, images, labels)

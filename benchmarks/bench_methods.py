@@ -25,15 +25,11 @@ import torchvision
 from wsol.methods import METHODS, cutmix_
 from wsol.models.builder import build_model
 
+from common import median_ms  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
-def _median_ms(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return round(statistics.median(times), 3)
+
+def _ms(fn, reps: int) -> float:
+    return round(median_ms(fn, reps), 3)
 
 
 def _step_fn(model, images, labels):
@@ -62,7 +58,7 @@ def main(argv=None) -> dict:
     x = torch.randn(n, 3, h, w, generator=gen)
     labels = torch.randint(0, 1000, (n,), generator=gen)
     work = x.clone()
-    clone_ms = _median_ms(lambda: x.clone(), args.reps)
+    clone_ms = _ms(lambda: x.clone(), args.reps)
     cm = {"batch": [n, 3, h, w], "clone_ms": clone_ms}
     timed = {
         "batch_in_place": (METHODS.get("cutmix")(in_place=True), work),
@@ -74,7 +70,7 @@ def main(argv=None) -> dict:
 
         def call(method=method, images=images, lams=lams):
             lams.append(float(method(images, labels, generator=gen).lam.mean()))
-        ms = _median_ms(call, args.reps)
+        ms = _ms(call, args.reps)
         cm[f"{key}_ms"] = ms
         cm[f"{key}_ratio_to_clone"] = round(ms / clone_ms, 4)
         cm[f"{key}_mean_pasted_fraction"] = round(1 - statistics.mean(lams), 4)
@@ -82,7 +78,7 @@ def main(argv=None) -> dict:
     fixed = {}
     for side in (56, 112, 168, 224):
         box = torch.tensor([0, 0, side, side])
-        ms = _median_ms(lambda box=box: cutmix_(work, box, perm), args.reps)
+        ms = _ms(lambda box=box: cutmix_(work, box, perm), args.reps)
         fixed[f"{side}x{side}"] = {"pasted_fraction": round(side * side / (h * w), 4), "ms": ms,
                                    "ratio_to_clone": round(ms / clone_ms, 4)}
     cm["in_place_fixed_boxes"] = fixed
@@ -96,11 +92,11 @@ def main(argv=None) -> dict:
         images = torch.randn(batch, 3, size, size, generator=gen)
         lab = torch.randint(0, num_classes, (batch,), generator=gen)
         model.train()
-        step_ms = _median_ms(_step_fn(model, images, lab), args.step_reps)
+        step_ms = _ms(_step_fn(model, images, lab), args.step_reps)
         block = {"model": arch, "batch": [batch, 3, size, size], "train_step_ms": step_ms, "methods": {}}
         for key, method in methods.items():
             reps = args.step_reps if method.needs_model else args.reps
-            ms = _median_ms(lambda method=method: method(images, lab, generator=gen, model=model), reps)
+            ms = _ms(lambda method=method: method(images, lab, generator=gen, model=model), reps)
             block["methods"][key] = {"ms": ms, "overhead_vs_step": round(ms / step_ms, 4)}
         return block
 

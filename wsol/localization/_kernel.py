@@ -80,6 +80,19 @@ def _imax(a, b):
     return a - (d & (d >> 63))
 
 
+@njit(cache=True, nogil=True)
+def _consider(out, k, best, bx0, by0, bx1, by1, gts):
+    """Keep the box as ``out[k]`` when its best IoU with ``gts`` beats ``best`` (the first wins ties); the new best."""
+    s = _iou(bx0, by0, bx1, by1, gts)
+    if s > best:
+        out[k, 0] = bx0
+        out[k, 1] = by0
+        out[k, 2] = bx1
+        out[k, 3] = by1
+        return s
+    return best
+
+
 @njit(inline="always")
 def _find(tab, x):
     while tab[x, _PAR] != x:
@@ -658,13 +671,7 @@ def scan_levels(q, levels, gts, want_all, n8, rep8, n4, rep4, gain_fg, gain_bg):
                 by0 = tab_f[r, _PMIN] // W
                 bx1 = min(tab_f[r, _XMAX] + 1, W - 1)
                 by1 = min(tab_f[r, _PMAX] // W + 1, H - 1)
-                s = _iou(bx0, by0, bx1, by1, gts)
-                if s > best:
-                    best = s
-                    all_box[k, 0] = bx0
-                    all_box[k, 1] = by0
-                    all_box[k, 2] = bx1
-                    all_box[k, 3] = by1
+                best = _consider(all_box, k, best, bx0, by0, bx1, by1, gts)
             for j in range(nhk):
                 rec = hs + j
                 # the hole border runs through the foreground pixels around the hole: its bbox is the hole's + 1
@@ -672,13 +679,7 @@ def scan_levels(q, levels, gts, want_all, n8, rep8, n4, rep4, gain_fg, gain_bg):
                 by0 = h_box[rec, 1] - 1
                 bx1 = min(h_box[rec, 2] + 2, W - 1)
                 by1 = min(h_box[rec, 3] + 2, H - 1)
-                s = _iou(bx0, by0, bx1, by1, gts)
-                if s > best:
-                    best = s
-                    all_box[k, 0] = bx0
-                    all_box[k, 1] = by0
-                    all_box[k, 2] = bx1
-                    all_box[k, 3] = by1
+                best = _consider(all_box, k, best, bx0, by0, bx1, by1, gts)
             all_iou[k] = best
         for i in range(nf):
             node_of[live_f[i]] = -1

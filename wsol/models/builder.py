@@ -24,7 +24,8 @@ def build_model(name: str, *, num_classes: int, pretrained: str | os.PathLike | 
     """Build the registered model ``name``.
 
     Args:
-        name: one of ``MODELS.names()`` (``digits_cnn``, ``digits_net``, ``inception_v3``, ``resnet18``, ``resnet50``, ``vgg16``).
+        name: one of ``MODELS.names()`` (``digits_cnn``, ``digits_net``, ``inception_v3``, ``resnet18``, ``resnet50``,
+            ``vgg16``).
         num_classes: number of classes ``K``.
         pretrained: ``None`` (random init), ``"torchvision"`` (torchvision's ImageNet weights; needs network access
             or the torch hub cache) or the path of a local state dict / checkpoint (see :mod:`wsol.models.weights`).

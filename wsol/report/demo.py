@@ -84,7 +84,11 @@ def evaluate_for_report(models: Mapping[str, Path], meta_root: Path, *, device: 
 
 def write_report(out_dir: Path, evaluation: Mapping[str, Any], *, trained: Mapping[str, Mapping[str, Any]],
                  timings: Mapping[str, float], tiny: bool, data: Path) -> Path:
-    """Write ``cams.png``, ``box_acc_curves.png`` and ``report.md`` into ``out_dir`` (atomically); returns the report."""
+    """Write ``cams.png``, ``box_acc_curves.png`` and ``report.md`` into ``out_dir`` (atomically).
+
+    Returns:
+        the path of ``report.md``.
+    """
     results = evaluation["results"]
     grid = evaluation["grid"]
     atomic_write_bytes(out_dir / "cams.png", cam_grid_png(grid["images"], grid["maps"], gt_boxes=grid["gt_boxes"],
