@@ -37,7 +37,7 @@ def test_every_method_trains_on_tiny_digits(method, tiny_overrides, tmp_path):
     assert 0.0 <= metrics["eval_top1"] <= 100.0 and metrics["eval_num_images"] == 40
     records = [json.loads(line) for line in RunFiles(tmp_path).log.read_text().splitlines()]
     assert [r["event"] for r in records] == ["step", "step", "epoch"]
-    assert all(r["loss"] > 0 and r["lr"] > 0 for r in records[:2])
+    assert all(r["loss"] > 0 and r["lr"] > 0 and 0 <= r["top1"] <= 100 for r in records[:2])
     assert json.loads(RunFiles(tmp_path).config.read_text()) == config.to_dict()
 
 

@@ -438,9 +438,10 @@ def fit(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progr
             bar.update(1)
             if writer and step % config.log_every == 0:
                 now = time.perf_counter()
+                batch_top1 = 100.0 * float((logits.detach().argmax(dim=1) == labels).float().mean())
                 _append_jsonl(files.log, {"event": "step", "epoch": epoch + 1, "step": step,
-                                          "loss": float(loss.detach()),
-                                          "lr": lr, "images_per_s": n_window * world / max(1e-9, now - t_window)})
+                                          "loss": float(loss.detach()), "top1": batch_top1, "lr": lr,
+                                          "images_per_s": n_window * world / max(1e-9, now - t_window)})
                 t_window, n_window = now, 0
         bar.close()
         if distributed:
