@@ -288,3 +288,15 @@ def test_million_scores_under_a_second():
     t0 = time.perf_counter()
     ood_metrics(s_in, s_out)
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_roc_points_equal_sklearn_roc_curve_with_ties():
+    from sklearn.metrics import roc_curve
+
+    from wsol.ood.metrics import roc_points
+
+    rng = np.random.default_rng(7)
+    a, b = rng.random(60).round(1), rng.random(45).round(1)
+    fpr, tpr = roc_points(a, b)
+    ref_fpr, ref_tpr, _ = roc_curve(np.r_[np.ones(60), np.zeros(45)], np.r_[a, b], drop_intermediate=False)
+    assert np.allclose(fpr, ref_fpr) and np.allclose(tpr, ref_tpr)

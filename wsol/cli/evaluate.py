@@ -98,11 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     except ValueError as e:
         raise InputError(str(e)) from None
-    image_size = args.image_size
-    if image_size is None:
-        raw = torch.load(args.checkpoint, map_location="cpu", weights_only=True) if loaded.kind == "wsol-checkpoint" \
-            else {}
-        image_size = int(raw.get("config", {}).get("image_size", 224)) if isinstance(raw, dict) else 224
+    image_size = args.image_size or loaded.image_size or 224
     try:
         settings = EvalSettings(cam=args.cam, protocol=args.protocol, interval=args.interval,
                                 iou_thresholds=tuple(args.iou) if args.iou else None, image_size=image_size,

@@ -48,6 +48,7 @@ class LoadedModel:
         large_feature_map: the variant built.
         kind: ``"wsol-checkpoint"`` (from ``wsol train``) or ``"state-dict"`` (torchvision / wsolevaluation layout).
         sha256: hex digest of the file.
+        image_size: the training input size recorded in a ``wsol train`` checkpoint, else ``None``.
     """
 
     model: WSOLModel
@@ -56,6 +57,7 @@ class LoadedModel:
     large_feature_map: bool
     kind: str
     sha256: str
+    image_size: Optional[int] = None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -102,6 +104,7 @@ def load_model_for_eval(path: str | os.PathLike, *, arch: Optional[str] = None,
     digest = sha256_file(path)
     options: dict[str, Any] = {}
     kind = "state-dict"
+    image_size: Optional[int] = None
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
@@ -111,6 +114,7 @@ def load_model_for_eval(path: str | os.PathLike, *, arch: Optional[str] = None,
         config = raw.get("config", {})
         arch = arch or raw.get("arch")
         options = dict(config.get("model", {}))
+        image_size = int(config["image_size"]) if "image_size" in config else None
         if large_feature_map is None:
             large_feature_map = bool(config.get("large_feature_map", False))
         state = {k: v for k, v in raw["model"].items()}
@@ -130,7 +134,7 @@ def load_model_for_eval(path: str | os.PathLike, *, arch: Optional[str] = None,
     load_state_dict_checked(model, state, source=str(path))
     model.eval()
     return LoadedModel(model=model, arch=arch, num_classes=num_classes, large_feature_map=bool(large_feature_map),
-                       kind=kind, sha256=digest)
+                       kind=kind, sha256=digest, image_size=image_size)
 
 
 # --------------------------------------------------------------------------------------------------- evaluation

@@ -233,3 +233,14 @@ def aupr_in(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
 def aupr_out(scores_in: ArrayLike, scores_out: ArrayLike) -> float:
     """Average precision in %, OOD positive on negated scores (step-wise, as scikit-learn)."""
     return _aupr_out(_groups(scores_in, scores_out))
+
+
+def roc_points(scores_in: ArrayLike, scores_out: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """ROC curve with in-distribution positive: ``(fpr, tpr)`` in [0, 1], one point per tie group plus (0, 0).
+
+    Thresholds run from the highest distinct score down; a score counts as in-distribution when ``>= t``.
+    """
+    g = _groups(scores_in, scores_out)
+    tpr = (g.n_in - g.in_lt)[::-1] / g.n_in
+    fpr = (g.n_out - g.out_lt)[::-1] / g.n_out
+    return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr])

@@ -26,11 +26,6 @@ from wsol.report.tables import markdown_table
 NUM_SHOWN = 8
 
 
-def _image_size(model_path: Path) -> int:
-    raw = torch.load(model_path, map_location="cpu", weights_only=True)
-    return int(raw.get("config", {}).get("image_size", 64)) if isinstance(raw, dict) else 64
-
-
 def evaluate_for_report(models: Mapping[str, Path], meta_root: Path, *, device: str = "auto",
                         progress: bool = False) -> dict[str, Any]:
     """Evaluate every model on ``test`` (threshold calibrated on ``train_fullsup``) and ``test_masks`` (PxAP).
@@ -44,7 +39,7 @@ def evaluate_for_report(models: Mapping[str, Path], meta_root: Path, *, device: 
     for name, path in models.items():
         loaded = load_model_for_eval(path)
         model = loaded.model.to(dev)
-        size = _image_size(path)
+        size = loaded.image_size or 64
         settings = EvalSettings(image_size=size, batch_size=128, workers=0, score_threads=1)
 
         def split(sub: str, localization: str):

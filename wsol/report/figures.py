@@ -92,3 +92,46 @@ def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, t
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _png(fig, dpi)
+
+
+def score_histograms_png(scores_in: np.ndarray, scores_out: Mapping[str, np.ndarray], *, title: str = "",
+                         bins: int = 50, dpi: int = 100) -> bytes:
+    """Overlaid normalised histograms of detector scores: the in-distribution set and every OOD set."""
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
+    every = np.concatenate([np.asarray(scores_in, dtype=np.float64)]
+                           + [np.asarray(v, dtype=np.float64) for v in scores_out.values()])
+    finite = every[np.isfinite(every)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    ax.hist(np.clip(scores_in, edges[0], edges[-1]), bins=edges, density=True, alpha=0.6,
+            label="in-distribution")
+    for name, values in scores_out.items():
+        ax.hist(np.clip(values, edges[0], edges[-1]), bins=edges, density=True, alpha=0.45, label=name,
+                histtype="stepfilled")
+    ax.set_xlabel("score (higher = more in-distribution)")
+    ax.set_ylabel("density")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
+def roc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "", dpi: int = 100) -> bytes:
+    """ROC curves ``name -> (fpr, tpr)`` (in-distribution positive) with the TPR = 95% line."""
+    fig = Figure(figsize=(4.4, 4.0))
+    ax = fig.subplots()
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(100 * np.asarray(fpr), 100 * np.asarray(tpr), label=name, linewidth=1.4)
+    ax.plot([0, 100], [0, 100], color="grey", linewidth=0.8, linestyle=":")
+    ax.axhline(95, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("FPR: OOD accepted (%)")
+    ax.set_ylabel("TPR: in-distribution accepted (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _png(fig, dpi)
