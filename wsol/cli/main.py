@@ -11,7 +11,7 @@ from wsol import __version__
 from wsol.errors import WsolError
 
 #: Subcommand modules under ``wsol.cli``, in the order ``wsol --help`` lists them.
-COMMANDS: tuple[str, ...] = ("demo", "prepare", "train", "evaluate", "merge", "score", "ood", "list")
+COMMANDS: tuple[str, ...] = ("demo", "prepare", "train", "evaluate", "merge", "score", "attack", "robustness", "ood", "list")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,3 +76,14 @@ def denormalize(images):
     mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device).view(3, 1, 1)
     return (images * std + mean).clamp(0.0, 1.0)
+
+
+def pixel_transform(*, image_size: int = DEFAULT_IMAGE_SIZE) -> Callable:
+    """PIL RGB image -> float tensor ``(3, image_size, image_size)`` in [0, 1], *not* normalised (plain resize).
+
+    For pixel-space evaluations (adversarial attacks, occlusion), where the model is wrapped so that it normalises
+    its input itself (:class:`wsol.robustness.PixelSpaceModel`).
+    """
+    if image_size <= 0:
+        raise ValueError(f"image_size must be positive, got {image_size}")
+    return T.Compose([T.Resize((image_size, image_size)), T.ToTensor()])

@@ -135,3 +135,22 @@ def roc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return _png(fig, dpi)
+
+
+def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
+              title: str = "", ylim: tuple[float, float] | None = (0.0, 100.0), dpi: int = 100) -> bytes:
+    """A line plot with markers, one line per entry ``name -> (x, y)``."""
+    fig = Figure(figsize=(5.0, 3.4))
+    ax = fig.subplots()
+    for name, (x, y) in series.items():
+        ax.plot(list(x), list(y), marker="o", markersize=3, linewidth=1.4, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig, dpi)
