@@ -46,7 +46,7 @@ def _rgb(path: Path) -> np.ndarray:
 def test_config_defaults():
     c = DigitsConfig()
     assert (c.image_size, c.num_classes, c.num_train, c.num_fullsup, c.num_test, c.seed, c.num_ood) == \
-        (64, 10, 5000, 500, 1000, 0, 0)
+        (64, 10, 5000, 500, 1000, 0, 1000)
 
 
 @pytest.mark.parametrize("kwargs, bad", [
@@ -293,7 +293,7 @@ def test_spawned_workers_give_the_same_bytes(built, tmp_path, monkeypatch):
 
     root, _ = built
     monkeypatch.setattr(D, "_mp_context", lambda: multiprocessing.get_context("spawn"))
-    config = DigitsConfig(image_size=48, num_train=40, num_fullsup=10, num_test=20, seed=0)
+    config = DigitsConfig(image_size=48, num_train=40, num_fullsup=10, num_test=20, seed=0, num_ood=0)
     other = tmp_path / "spawned"
     prepare_digits(other, config=config, workers=2)
     for rel, data in _files(other / "images").items():
@@ -303,12 +303,12 @@ def test_spawned_workers_give_the_same_bytes(built, tmp_path, monkeypatch):
 def test_other_seed_and_split_sizes(built, tmp_path):
     root, _ = built
     reseeded = tmp_path / "seed1"
-    prepare_digits(reseeded, config=DigitsConfig(image_size=48, num_train=40, num_fullsup=10, num_test=20, seed=1))
+    prepare_digits(reseeded, config=DigitsConfig(image_size=48, num_train=40, num_fullsup=10, num_test=20, seed=1, num_ood=0))
     ids = read_metadata(root / "metadata" / "test").image_ids
     same = sum((root / "images" / i).read_bytes() == (reseeded / "images" / i).read_bytes() for i in ids)
     assert same == 0
     resized = tmp_path / "resized"
-    prepare_digits(resized, config=DigitsConfig(image_size=48, num_train=25, num_fullsup=3, num_test=20, seed=0))
+    prepare_digits(resized, config=DigitsConfig(image_size=48, num_train=25, num_fullsup=3, num_test=20, seed=0, num_ood=0))
     for i in ids:  # other splits' sizes changed; test images did not
         assert (root / "images" / i).read_bytes() == (resized / "images" / i).read_bytes()
     for i in read_metadata(resized / "metadata" / "train").image_ids:  # a prefix of train is unchanged
@@ -343,7 +343,7 @@ def test_refuses_foreign_folder_and_restarts_interrupted_build(tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    config = DigitsConfig(image_size=32, num_classes=2, num_train=4, num_fullsup=0, num_test=2)
+    config = DigitsConfig(image_size=32, num_classes=2, num_train=4, num_fullsup=0, num_test=2, num_ood=0)
     with pytest.raises(InputError, match="not empty"):
         prepare_digits(foreign, config=config)
     assert (foreign / "notes.txt").read_text() == "mine"

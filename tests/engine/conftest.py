@@ -11,7 +11,8 @@ from wsol.data.digits import DigitsConfig, prepare_digits
 @pytest.fixture(scope="session")
 def tiny_digits(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("digits") / "digits"
-    prepare_digits(root, config=DigitsConfig(image_size=32, num_train=96, num_fullsup=10, num_test=40, seed=3),
+    prepare_digits(root, config=DigitsConfig(image_size=32, num_train=96, num_fullsup=10, num_test=40, seed=3,
+                                                  num_ood=8),
                    workers=1)
     return root
 

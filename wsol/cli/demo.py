@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("vanilla", "cutmix")
 #: ``--tiny``: a smoke run of a few seconds (numbers meaningless).
-TINY_DIGITS = {"num_train": 96, "num_fullsup": 20, "num_test": 32}
+TINY_DIGITS = {"num_train": 96, "num_fullsup": 20, "num_test": 32, "num_ood": 32}
 TINY_OVERRIDES = ["epochs=1", "max_steps_per_epoch=3", "batch_size=16", "log_every=1"]
 
 
@@ -23,7 +23,8 @@ def add_parser(subparsers) -> None:
         "demo", help="the one-command demo: digits -> train vanilla and CutMix -> evaluate -> report",
         description="Build the embedded digits dataset (cached), train the digits-vanilla and digits-cutmix presets "
                     "(reused on a second run unless --fresh), evaluate both (MaxBoxAcc, MaxBoxAccV2, Top-1 Loc, "
-                    "GT-known Loc with the threshold calibrated on train_fullsup, PxAP on test_masks) and write "
+                    "GT-known Loc with the threshold calibrated on train_fullsup, PxAP on test_masks; FGSM "
+                    "accuracy; max-softmax OOD detection against digit-free backgrounds and noise) and write "
                     "OUT/report.md with CAM overlays and BoxAcc curves.")
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="report and run folders (default runs/demo)")
     p.add_argument("--data", type=Path, default=None,
@@ -60,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     from wsol.data.digits import DigitsConfig, prepare_digits
     from wsol.engine.train import RunFiles
     from wsol.fileio import atomic_write_json
-    from wsol.report.demo import evaluate_for_report, write_report
+    from wsol.report.demo import evaluate_for_report, robustness_for_report, write_report
 
     start = time.perf_counter()
     progress = show_progress(args)
@@ -81,10 +82,17 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     evaluation = evaluate_for_report(runs, data / "metadata", device=args.device, progress=progress)
     timings["evaluate_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ood_root = data / "ood" if (data / "ood").is_dir() else None
+    robustness = robustness_for_report(runs, data / "metadata", ood_root, device=args.device)
+    timings["fgsm_and_ood_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - start
     for method in METHODS:
         atomic_write_json(args.out / method / "evaluation.json", evaluation["results"][method])
+        atomic_write_json(args.out / method / "robustness.json", {"fgsm": robustness["fgsm"][method],
+                                                                  "ood_msp": robustness["ood"][method],
+                                                                  "ood_sets": robustness["ood_sets"]})
     report = write_report(args.out, evaluation, trained=trained, timings=timings, tiny=args.tiny,
-                          data=data)
+                          data=data, robustness=robustness)
     print(f"demo finished in {timings['total_s']:.0f} s; report: {report}")
     return 0

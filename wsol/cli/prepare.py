@@ -75,9 +75,9 @@ def add_parser(subparsers) -> None:
     d.add_argument("--num-fullsup", type=int, default=500)
     d.add_argument("--num-test", type=int, default=1000)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--ood", type=int, nargs="?", const=-1, default=0, metavar="N",
-                   help="also write N background-only crops (no digit) to ROOT/ood for OOD evaluation "
-                        "(default N: the test size)")
+    d.add_argument("--ood", type=int, nargs="?", const=-1, default=None, metavar="N",
+                   help="background-only crops (no digit) written to ROOT/ood for OOD evaluation (default 1000, "
+                        "as `wsol demo` builds; --ood without N: the test size; --ood 0: none)")
     add_common_flags(d)
     d.set_defaults(run=_run_digits)
 
@@ -139,9 +139,9 @@ def _run_digits(args: argparse.Namespace) -> int:
     from wsol.data.digits import DigitsConfig, prepare_digits
 
     start = time.perf_counter()
+    ood = {} if args.ood is None else {"num_ood": args.num_test if args.ood == -1 else args.ood}
     config = DigitsConfig(image_size=args.image_size, num_classes=args.num_classes, num_train=args.num_train,
-                          num_fullsup=args.num_fullsup, num_test=args.num_test, seed=args.seed,
-                          num_ood=args.num_test if args.ood == -1 else args.ood)
+                          num_fullsup=args.num_fullsup, num_test=args.num_test, seed=args.seed, **ood)
     info = prepare_digits(args.out, config=config, progress=show_progress(args))
     return _report(info, args.out / "metadata", time.perf_counter() - start)
 

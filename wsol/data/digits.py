@@ -114,7 +114,8 @@ class DigitsConfig:
         num_classes: digits ``0 .. num_classes - 1`` (2..10).
         num_train, num_fullsup, num_test: images per split (train and test >= 1; fullsup >= 0).
         seed: seed of every random stream.
-        num_ood: background-only images written to ``ROOT/ood`` (>= 0).
+        num_ood: background-only images written to ``ROOT/ood`` (>= 0; default 1000, the test size, for the
+            demo's OOD section).
     """
 
     image_size: int = 64
@@ -123,7 +124,7 @@ class DigitsConfig:
     num_fullsup: int = 500
     num_test: int = 1000
     seed: int = 0
-    num_ood: int = 0
+    num_ood: int = 1000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -24,6 +24,61 @@ from wsol.report.tables import markdown_table
 
 #: Test images shown in the CAM grid (the first ones of the split, so every run shows the same).
 NUM_SHOWN = 8
+#: FGSM budgets of the demo, in /255 units (the CutMix paper reports ImageNet at 8/255).
+FGSM_EPS_255 = (1, 2, 4, 8)
+#: Test images attacked in the demo (a seeded subset keeps the demo within its time budget).
+FGSM_IMAGES = 500
+
+
+def robustness_for_report(models: Mapping[str, Path], meta_root: Path, ood_root: Path | None, *,
+                          device: str = "auto", seed: int = 0) -> dict[str, Any]:
+    """FGSM accuracy per budget and max-softmax OOD detection for every model (the demo's robustness sections).
+
+    OOD sets: the digits set's background-only crops (``ood_root``, when given), Gaussian N(0.5, 1) and uniform
+    noise, as many images as the test split; in-distribution: the test split. FGSM on a seeded subset of
+    :data:`FGSM_IMAGES` test images.
+
+    Returns:
+        ``fgsm`` (model -> :func:`wsol.robustness.attack_accuracy` result), ``ood`` (model -> per-set and mean
+        metrics of the ``msp`` detector), ``fgsm_images``, ``ood_sets`` (name -> size).
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    from wsol.constants import IMAGENET_MEAN, IMAGENET_STD
+    from wsol.data.transforms import pixel_transform
+    from wsol.ood.datasets import GaussianNoise, ImageFolderOOD, UniformNoise
+    from wsol.ood.evaluate import collect_scores, metric_tables
+    from wsol.robustness import PixelSpaceModel, attack_accuracy
+
+    dev = resolve_device(device)
+    out: dict[str, Any] = {"fgsm": {}, "ood": {}, "fgsm_eps_255": list(FGSM_EPS_255)}
+    for name, path in models.items():
+        loaded = load_model_for_eval(path)
+        size = loaded.image_size or 64
+        model = loaded.model.to(dev).eval()
+        test = open_split(meta_root / "test", image_size=size, transform=pixel_transform(image_size=size))
+        g = torch.Generator().manual_seed(seed)
+        keep = sorted(torch.randperm(len(test), generator=g)[:FGSM_IMAGES].tolist())
+        loader = DataLoader(Subset(test, keep), batch_size=128, shuffle=False,
+                            collate_fn=lambda b: (torch.stack([x["image"] for x in b]),
+                                                  torch.tensor([x["label"] for x in b], dtype=torch.int64)))
+        pixel_model = PixelSpaceModel(model, IMAGENET_MEAN, IMAGENET_STD).to(dev)
+        out["fgsm"][name] = attack_accuracy(pixel_model, loader, eps_list=[e / 255 for e in FGSM_EPS_255],
+                                            device=dev)
+        out["fgsm_images"] = len(keep)
+        in_set = open_split(meta_root / "test", image_size=size, transform=eval_transform(image_size=size))
+        sets: dict[str, Any] = {}
+        if ood_root is not None:
+            sets["digits backgrounds"] = ImageFolderOOD(ood_root, size)
+        sets["Gaussian noise"] = GaussianNoise(len(in_set), size, seed)
+        sets["uniform noise"] = UniformNoise(len(in_set), size, seed)
+        detectors = {"msp": {}}
+        scores_in = collect_scores(model, in_set, detectors=detectors, device=dev, batch_size=256)
+        scores_out = {k: collect_scores(model, v, detectors=detectors, device=dev, batch_size=256)
+                      for k, v in sets.items()}
+        out["ood"][name] = metric_tables(scores_in, scores_out)["msp"]
+        out["ood_sets"] = {k: len(v) for k, v in sets.items()}
+    return out
 
 
 def evaluate_for_report(models: Mapping[str, Path], meta_root: Path, *, device: str = "auto",
@@ -77,8 +132,39 @@ def evaluate_for_report(models: Mapping[str, Path], meta_root: Path, *, device: 
     return out
 
 
+def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
+    eps = rob["fgsm_eps_255"]
+    rows = [[name, r["clean"]["top1_pct"], *[a["top1_pct"] for a in r["adversarial"]]] for name, r in
+            rob["fgsm"].items()]
+    fgsm = markdown_table(["model", "clean", *[f"ε = {e}/255" for e in eps]], rows, digits=1)
+    sets = list(rob["ood_sets"])
+    cols = ["model", "OOD set", "TNR at TPR 95%", "AUROC", "detection acc.", "AUPR-In", "AUPR-Out"]
+    ood_rows = []
+    for name, table in rob["ood"].items():
+        for key in [*sets, "mean"]:
+            m = table[key]
+            ood_rows.append([name, key, m["tnr_at_tpr95"], m["auroc"], m["detection_accuracy"], m["aupr_in"],
+                             m["aupr_out"]])
+    return [
+        "## FGSM robustness",
+        "",
+        f"Top-1 accuracy (%) on a seeded subset of {rob['fgsm_images']} test images under an untargeted FGSM "
+        "white-box attack in pixel space, x_adv = clip(x + ε sign(∇ₓ CE), 0, 1) (`wsol attack`).",
+        "",
+        fgsm,
+        "## Out-of-distribution detection",
+        "",
+        "Max-softmax detector (the CutMix paper's baseline); in-distribution: the test split; OOD: "
+        + ", ".join(f"{k} ({n} images)" for k, n in rob["ood_sets"].items())
+        + ". In %; TNR at the largest threshold that keeps ≥ 95 % of the in-distribution images (`wsol ood`).",
+        "",
+        markdown_table(cols, ood_rows, digits=1),
+    ]
+
+
 def write_report(out_dir: Path, evaluation: Mapping[str, Any], *, trained: Mapping[str, Mapping[str, Any]],
-                 timings: Mapping[str, float], tiny: bool, data: Path) -> Path:
+                 timings: Mapping[str, float], tiny: bool, data: Path,
+                 robustness: Mapping[str, Any] | None = None) -> Path:
     """Write ``cams.png``, ``box_acc_curves.png`` and ``report.md`` into ``out_dir`` (atomically).
 
     Returns:
@@ -127,6 +213,7 @@ def write_report(out_dir: Path, evaluation: Mapping[str, Any], *, trained: Mappi
         "",
         "![BoxAcc curves](box_acc_curves.png)",
         "",
+        *(_robustness_sections(robustness) if robustness else []),
         "## Timings",
         "",
         markdown_table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()], digits=1),
