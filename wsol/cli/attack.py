@@ -24,32 +24,18 @@ def add_model_data_flags(p: argparse.ArgumentParser) -> None:
     add_common_flags(p)
 
 
-def _image_label(samples: list) -> tuple:
-    import torch
-
-    return (torch.stack([x["image"] for x in samples]),
-            torch.tensor([x["label"] for x in samples], dtype=torch.int64))
-
-
 def pixel_setup(args: argparse.Namespace, *, shuffle: bool = False):
     """The checkpoint as a pixel-space model, a DataLoader of ``(images in [0, 1], labels)``, and run info."""
     import torch
     from torch.utils.data import DataLoader, Subset
 
     from wsol.constants import IMAGENET_MEAN, IMAGENET_STD
-    from wsol.data.datasets import open_split
+    from wsol.data.datasets import collate_image_label, open_split
     from wsol.data.transforms import pixel_transform
-    from wsol.engine.evaluate import load_model_for_eval
-    from wsol.engine.train import resolve_device
-    from wsol.errors import InputError
+    from wsol.cli.checkpoint import open_checkpoint
     from wsol.robustness import PixelSpaceModel
 
-    loaded = load_model_for_eval(args.checkpoint, arch=args.arch)
-    try:
-        device = resolve_device(args.device)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    size = args.image_size or loaded.image_size or 224
+    loaded, device, size = open_checkpoint(args)
     dataset = open_split(args.metadata, image_root=args.images, image_size=size,
                          transform=pixel_transform(image_size=size))
     n = len(dataset)
@@ -61,7 +47,7 @@ def pixel_setup(args: argparse.Namespace, *, shuffle: bool = False):
         subset_note = f"a random subset of {len(keep)} of the split's {n} images (seed {args.seed})"
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, num_workers=args.workers,
                         generator=torch.Generator().manual_seed(args.seed) if shuffle else None,
-                        collate_fn=_image_label)
+                        collate_fn=collate_image_label)
     model = PixelSpaceModel(loaded.model, IMAGENET_MEAN, IMAGENET_STD).to(device).eval()
     info = {"checkpoint": str(args.checkpoint), "checkpoint_sha256": loaded.sha256, "arch": loaded.arch,
             "image_size": size, "metadata": str(args.metadata), "num_images": len(dataset), "subset": subset_note,

@@ -76,15 +76,14 @@ def _run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     import wsol
-    from wsol.engine.evaluate import EvalSettings, evaluate_split, load_model_for_eval
-    from wsol.engine.train import resolve_device
+    from wsol.cli.checkpoint import open_checkpoint
+    from wsol.engine.evaluate import EvalSettings, evaluate_split
     from wsol.errors import InputError
     from wsol.fileio import atomic_write_json
     from wsol.localization.metrics import BoxAccumulator, MaskAccumulator, calibrate
 
     start = time.perf_counter()
-    loaded = load_model_for_eval(args.checkpoint, arch=args.arch,
-                                 large_feature_map=True if args.large_feature_map else None)
+    loaded, device, image_size = open_checkpoint(args)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="gloo" if args.device == "cpu" or not torch.cuda.is_available() else "nccl")
@@ -94,11 +93,6 @@ def _run(args: argparse.Namespace) -> int:
         if shard != (0, 1):
             raise InputError("--shard and torchrun both split the data; use one of them")
         shard = (rank, dist.get_world_size())
-    try:
-        device = resolve_device(args.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    image_size = args.image_size or loaded.image_size or 224
     try:
         settings = EvalSettings(cam=args.cam, protocol=args.protocol, interval=args.interval,
                                 iou_thresholds=tuple(args.iou) if args.iou else None, image_size=image_size,

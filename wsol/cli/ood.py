@@ -69,8 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     import wsol
     from wsol.data.datasets import open_split
     from wsol.data.transforms import eval_transform
-    from wsol.engine.evaluate import load_model_for_eval
-    from wsol.engine.train import resolve_device
+    from wsol.cli.checkpoint import open_checkpoint
     from wsol.errors import InputError
     from wsol.fileio import atomic_write_bytes, atomic_write_json
     from wsol.ood.datasets import GaussianNoise, ImageFolderOOD, UniformNoise
@@ -81,12 +80,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.num_noise < 1:
         raise InputError("--num-noise must be >= 1", value=args.num_noise)
-    loaded = load_model_for_eval(args.checkpoint, arch=args.arch)
-    try:
-        device = resolve_device(args.device)
-    except ValueError as e:
-        raise InputError(str(e)) from None
-    size = args.image_size or loaded.image_size or 224
+    loaded, device, size = open_checkpoint(args)
     model = loaded.model.to(device).eval()
     detectors = detector_options(args)
     in_set = open_split(args.metadata, image_root=args.images, image_size=size,

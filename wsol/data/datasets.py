@@ -134,6 +134,12 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def collate_image_label(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Only ``(images (N, 3, S, S), labels int64 (N,))`` from a list of samples (training, attacks)."""
+    return (torch.stack([s["image"] for s in samples]),
+            torch.tensor([s["label"] for s in samples], dtype=torch.int64))
+
+
 def open_split(meta_dir: str | os.PathLike, *, image_root: str | os.PathLike | None = None,
                mask_root: str | os.PathLike | None = None, **kwargs: Any) -> WSOLDataset:
     """A :class:`WSOLDataset` for a split folder written by ``wsol prepare``.

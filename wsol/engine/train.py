@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from wsol.config import TrainConfig
-from wsol.data.datasets import WSOLDataset, open_split
+from wsol.data.datasets import WSOLDataset, collate_image_label, open_split
 from wsol.data.memory import MEMORY_CROPS, MemorySplit, augment_batch, eval_batch, load_split
 from wsol.data.prepare import read_dataset_info
 from wsol.data.transforms import eval_transform, train_transform
@@ -225,14 +225,9 @@ def _loader_batches(dataset: WSOLDataset, indices: list[int], *, config: TrainCo
     loader = DataLoader(torch.utils.data.Subset(dataset, indices[:num_steps * config.batch_size]),
                         batch_size=config.batch_size, shuffle=False, drop_last=True, num_workers=config.workers,
                         generator=g, pin_memory=device.type == "cuda", persistent_workers=False,
-                        collate_fn=_collate_image_label)
+                        collate_fn=collate_image_label)
     for images, labels in loader:
         yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-
-
-def _collate_image_label(samples: list[dict[str, Any]]) -> tuple[Tensor, Tensor]:
-    return (torch.stack([s["image"] for s in samples]),
-            torch.tensor([s["label"] for s in samples], dtype=torch.int64))
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -388,7 +383,7 @@ def fit(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progr
                 yield images.contiguous(memory_format=memory_format), eval_mem.labels[sel]
         else:
             loader = DataLoader(torch.utils.data.Subset(eval_ds, idx), batch_size=bs, shuffle=False,
-                                num_workers=config.workers, collate_fn=_collate_image_label)
+                                num_workers=config.workers, collate_fn=collate_image_label)
             for images, labels in loader:
                 yield images.to(device).contiguous(memory_format=memory_format), labels.to(device)
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from wsol.cam import class_activation_maps, resize_and_normalize
-from wsol.data.datasets import open_split
+from wsol.data.datasets import collate_image_label, open_split
 from wsol.data.transforms import denormalize, eval_transform
 from wsol.engine.evaluate import EvalSettings, evaluate_split, load_model_for_eval
 from wsol.engine.train import resolve_device
@@ -60,8 +60,7 @@ def robustness_for_report(models: Mapping[str, Path], meta_root: Path, ood_root:
         g = torch.Generator().manual_seed(seed)
         keep = sorted(torch.randperm(len(test), generator=g)[:FGSM_IMAGES].tolist())
         loader = DataLoader(Subset(test, keep), batch_size=128, shuffle=False,
-                            collate_fn=lambda b: (torch.stack([x["image"] for x in b]),
-                                                  torch.tensor([x["label"] for x in b], dtype=torch.int64)))
+                            collate_fn=collate_image_label)
         pixel_model = PixelSpaceModel(model, IMAGENET_MEAN, IMAGENET_STD).to(dev)
         out["fgsm"][name] = attack_accuracy(pixel_model, loader, eps_list=[e / 255 for e in FGSM_EPS_255],
                                             device=dev)

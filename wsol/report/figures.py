@@ -24,6 +24,15 @@ def _png(fig: Figure, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
+def _finish(fig: Figure, ax, *, title: str, dpi: int, legend_size: int = 8, legend_loc: str = "best") -> bytes:
+    """Title, legend, tight layout, PNG bytes: the common end of the plots below."""
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend_size, loc=legend_loc)
+    fig.tight_layout()
+    return _png(fig, dpi)
+
+
 def _box(ax, box: Sequence[int], colour: str) -> None:
     x0, y0, x1, y1 = (float(v) for v in box)
     ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour,
@@ -87,11 +96,7 @@ def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, t
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 100.0)
     ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig, dpi)
+    return _finish(fig, ax, title=title, dpi=dpi)
 
 
 def score_histograms_png(scores_in: np.ndarray, scores_out: Mapping[str, np.ndarray], *, title: str = "",
@@ -111,11 +116,7 @@ def score_histograms_png(scores_in: np.ndarray, scores_out: Mapping[str, np.ndar
                 histtype="stepfilled")
     ax.set_xlabel("score (higher = more in-distribution)")
     ax.set_ylabel("density")
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig, dpi)
+    return _finish(fig, ax, title=title, dpi=dpi)
 
 
 def roc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "", dpi: int = 100) -> bytes:
@@ -130,11 +131,7 @@ def roc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title
     ax.set_ylabel("TPR: in-distribution accepted (%)")
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return _png(fig, dpi)
+    return _finish(fig, ax, title=title, dpi=dpi, legend_size=7, legend_loc="lower right")
 
 
 def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
@@ -149,8 +146,4 @@ def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, 
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _png(fig, dpi)
+    return _finish(fig, ax, title=title, dpi=dpi)
