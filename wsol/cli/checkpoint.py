@@ -19,7 +19,7 @@ def open_checkpoint(args: argparse.Namespace) -> tuple:
         InputError: unreadable checkpoint, or a device that is not available (one line, no traceback).
     """
     from wsol.engine.evaluate import load_model_for_eval
-    from wsol.engine.train import resolve_device
+    from wsol.devices import resolve_device
     from wsol.errors import InputError
 
     loaded = load_model_for_eval(args.checkpoint, arch=args.arch,

@@ -41,6 +41,7 @@ from wsol.data.datasets import WSOLDataset, collate_image_label, open_split
 from wsol.data.memory import MEMORY_CROPS, MemorySplit, augment_batch, eval_batch, load_split
 from wsol.data.prepare import read_dataset_info
 from wsol.data.transforms import eval_transform, train_transform
+from wsol.devices import resolve_device
 from wsol.engine.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, rng_state,
                                     save_checkpoint, set_rng_state)
 from wsol.errors import InputError
@@ -133,15 +134,6 @@ def batch_loss(logits: Tensor, batch: MixedBatch, *, kind: str, label_smoothing:
         targets = soft_targets(batch, logits.shape[1], label_smoothing=label_smoothing)
         return soft_cross_entropy(logits, targets)
     return mixed_cross_entropy(logits, batch, label_smoothing=label_smoothing)
-
-
-def resolve_device(name: str, *, local_rank: int = 0) -> torch.device:
-    """``"auto"``: CUDA (device ``local_rank``) when available, else the CPU; ``"cuda"`` without CUDA raises."""
-    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device("cuda", local_rank)
 
 
 class TrainForward(nn.Module):

@@ -14,7 +14,7 @@ from wsol.cam import class_activation_maps, resize_and_normalize
 from wsol.data.datasets import collate_image_label, open_split
 from wsol.data.transforms import denormalize, eval_transform
 from wsol.engine.evaluate import EvalSettings, evaluate_split, load_model_for_eval
-from wsol.engine.train import resolve_device
+from wsol.devices import resolve_device
 from wsol.fileio import atomic_write_bytes, atomic_write_text
 from wsol.localization.metrics import calibrate
 from wsol.localization.protocol import resize_boxes
