@@ -12,6 +12,7 @@ from PIL import Image
 
 from wsol.cli.main import main
 from wsol.data import digits as D
+from wsol.data import digits_render as R
 from wsol.data.digits import DigitsConfig, prepare_digits
 from wsol.data.images import load_mask
 from wsol.data.metadata import check_metadata, read_metadata
@@ -151,7 +152,7 @@ def test_clutter_stays_off_the_digit():
         patch = (d.left, d.top, d.left + d.width, d.top + d.height)
         assert 0 <= d.top and d.top + d.height <= 64 and 0 <= d.left and d.left + d.width <= 64
         for shape in params.clutter:
-            assert D._overlap_fraction(shape.bounds(), patch) <= 0.1
+            assert R._overlap_fraction(shape.bounds(), patch) <= 0.1
             assert shape.kind in ("ellipse", "rectangle", "blob")
             assert min(shape.axes) >= 0.6 * max(shape.axes) - 1e-9 and max(shape.axes) <= 0.09 * 64
             count += 1
