@@ -15,6 +15,13 @@ unpickle)::
     scaler      the CUDA gradient scaler's state dict, or {}
     rng         torch / numpy / python generator states (see :func:`rng_state`)
     metrics     the last epoch's record
+    elapsed     training seconds so far
+
+The final model file (``model.pt``) has the same ``format`` and ``version`` and holds ``kind`` ("model"),
+``arch``, ``num_classes``, ``config``, ``model``, ``epoch`` (``config.epochs``) and ``step``; readers such as
+``wsol evaluate`` read ``format``, ``config``, ``arch`` and ``model``, so either file serves. Both dicts come
+from one builder (:func:`training_state`, :func:`model_file_state`); the key order is fixed
+(:data:`TRAINING_KEYS`, :data:`MODEL_FILE_KEYS`), so that equal weights give byte-for-byte equal files.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import os
 import pickle
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,8 +38,50 @@ import torch
 from wsol.errors import InputError
 from wsol.fileio import atomic_write_bytes
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from wsol.config import TrainConfig
+
 CHECKPOINT_FORMAT = "wsol-train-checkpoint"
 CHECKPOINT_VERSION = 1
+
+#: Keys of a training checkpoint (``checkpoint.pt``), in the order they are written.
+TRAINING_KEYS = ("format", "version", "epoch", "step", "config", "num_classes", "arch", "model", "optimizer",
+                 "scheduler", "scaler", "rng", "metrics", "elapsed")
+#: Keys of the final model file (``model.pt``), in the order they are written.
+MODEL_FILE_KEYS = ("format", "version", "kind", "arch", "num_classes", "config", "model", "epoch", "step")
+
+
+def _checkpoint_state(keys: tuple[str, ...], config: TrainConfig, *, model: nn.Module, num_classes: int, epoch: int,
+                      step: int, **extra: Any) -> dict[str, Any]:
+    """The keys both files share (format, version, arch, num_classes, config, model, epoch, step) plus ``extra``,
+    in the order of ``keys`` (which must name exactly these)."""
+    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "epoch": epoch, "step": step,
+             "config": config.to_dict(), "num_classes": num_classes, "arch": config.arch,
+             "model": model.state_dict(), **extra}
+    if set(state) != set(keys):
+        raise ValueError(f"checkpoint keys {sorted(state)} differ from {sorted(keys)}")
+    return {k: state[k] for k in keys}
+
+
+def training_state(config: TrainConfig, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, num_classes: int, epoch: int, step: int, metrics: dict[str, Any],
+                   elapsed: float) -> dict[str, Any]:
+    """The training checkpoint after ``epoch`` finished epochs and ``step`` optimizer steps (see the module docstring).
+
+    Holds the current global generator states (:func:`rng_state`) and the scaler's state when it is enabled.
+    """
+    return _checkpoint_state(TRAINING_KEYS, config, model=model, num_classes=num_classes, epoch=epoch, step=step,
+                             optimizer=optimizer.state_dict(), scheduler={"step": step},
+                             scaler=scaler.state_dict() if scaler.is_enabled() else {}, rng=rng_state(),
+                             metrics=metrics, elapsed=elapsed)
+
+
+def model_file_state(config: TrainConfig, *, model: nn.Module, num_classes: int, step: int) -> dict[str, Any]:
+    """The final model file of a complete run (``kind: "model"``, ``epoch: config.epochs``; no optimizer or RNG)."""
+    return _checkpoint_state(MODEL_FILE_KEYS, config, model=model, num_classes=num_classes, epoch=config.epochs,
+                             step=step, kind="model")
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:

@@ -1,12 +1,17 @@
 """The training loop: :func:`fit` trains a :class:`~wsol.config.TrainConfig` into a run folder.
 
+Its steps, each a function: :func:`prepare_training` (checks, model / method / optimizer / scaler, the splits, the
+restored checkpoint: a :class:`TrainSetup`), then per epoch :func:`train_one_epoch` (returns the epoch record),
+:func:`evaluate_epoch` and :func:`save_epoch` (log line and ``checkpoint.pt``), and :func:`finish_run` (``model.pt``
+and ``metrics.json``). The checkpoint dicts come from :mod:`wsol.engine.checkpoint`.
+
 Run folder (created by the caller; only rank 0 writes)::
 
     config.json     the resolved config
     checkpoint.pt   full state after the last finished epoch (atomic; see wsol.engine.checkpoint)
     log.jsonl       one JSON record per line: {"event": "step", ...} every ``log_every`` steps and
                     {"event": "epoch", ...} after every epoch (loss, lr, accuracy, images/s)
-    model.pt        the final weights: {"model": state_dict, "arch", "num_classes", "config"}
+    model.pt        the final weights: {"model": state_dict, "arch", "num_classes", "config", ...}
     metrics.json    the last epoch record plus the total training time
 
 Determinism and resume. Everything random is drawn from generators seeded from ``(seed, epoch, rank)`` at the
@@ -26,6 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +48,8 @@ from wsol.data.memory import MEMORY_CROPS, MemorySplit, augment_batch, eval_batc
 from wsol.data.prepare import read_dataset_info
 from wsol.data.transforms import eval_transform, train_transform
 from wsol.devices import resolve_device
-from wsol.engine.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, rng_state,
-                                    save_checkpoint, set_rng_state)
+from wsol.engine.checkpoint import (load_checkpoint, model_file_state, save_checkpoint, set_rng_state,
+                                    training_state)
 from wsol.errors import InputError
 from wsol.fileio import atomic_write_json
 from wsol.methods.base import METHODS, MixedBatch, mixed_cross_entropy, soft_cross_entropy, soft_targets
@@ -57,31 +63,20 @@ logger = logging.getLogger(__name__)
 RESUME_MUTABLE = ("workers", "log_every", "device")
 
 
+def _run_file(name: str) -> Any:
+    return property(lambda self: self.root / name, doc=f"``{name}`` in the run folder")
+
+
 @dataclass(frozen=True)
 class RunFiles:
     """Paths of a run folder (see the module docstring)."""
 
     root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.json"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / "checkpoint.pt"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "log.jsonl"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.pt"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
+    config = _run_file("config.json")
+    checkpoint = _run_file("checkpoint.pt")
+    log = _run_file("log.jsonl")
+    model = _run_file("model.pt")
+    metrics = _run_file("metrics.json")
 
 
 # --------------------------------------------------------------------------------------------------- pure helpers
@@ -250,7 +245,7 @@ def evaluate_accuracy(model: nn.Module, batches: Iterator[tuple[Tensor, Tensor]]
             "loss": float(totals[2]) / n, "num_images": int(totals[3])}
 
 
-# ----------------------------------------------------------------------------------------------------- the loop
+# ------------------------------------------------------------------------------------------------------ set-up
 def _append_jsonl(path: Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
@@ -266,9 +261,298 @@ def _check_resume_config(saved: dict[str, Any], config: TrainConfig, path: Path)
                          value=f"{k}: {saved.get(k)!r} -> {current[k]!r}")
 
 
+@dataclass(frozen=True)
+class TrainSetup:
+    """Everything :func:`prepare_training` builds before the first epoch; the epoch and saving steps read it.
+
+    ``model`` (wrapped for the forward pass in ``trainer``: :class:`TrainForward`, inside ``DistributedDataParallel``
+    when ``distributed``), ``optimizer`` and ``scaler`` are the live objects that :func:`train_one_epoch` updates in
+    place. ``start_epoch``, ``start_step`` and ``start_elapsed`` are the finished epochs, optimizer steps and training
+    seconds restored from the checkpoint (0 for a fresh run). ``train_mem`` / ``eval_mem`` hold the decoded splits
+    on ``device`` when ``config.in_memory``, else ``None``.
+    """
+
+    config: TrainConfig
+    files: RunFiles
+    distributed: bool
+    rank: int
+    world: int
+    device: torch.device
+    model: WSOLModel
+    trainer: nn.Module
+    method: Any
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]
+    scaler: torch.amp.GradScaler
+    amp_dtype: Optional[torch.dtype]
+    memory_format: torch.memory_format
+    train_ds: WSOLDataset
+    eval_ds: Optional[WSOLDataset]
+    train_mem: Optional[MemorySplit]
+    eval_mem: Optional[MemorySplit]
+    num_classes: int
+    steps_per_epoch: int
+    start_epoch: int = 0
+    start_step: int = 0
+    start_elapsed: float = 0.0
+
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes the run folder's files (rank 0)."""
+        return self.rank == 0
+
+    def autocast(self) -> Any:
+        """The autocast context of ``config.amp`` (disabled for ``"off"``)."""
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+
+def _process_and_device(config: TrainConfig, device: torch.device | None) -> tuple[bool, int, int, torch.device]:
+    """``(distributed, rank, world size, device)`` of this process; ``device`` overrides ``config.device``."""
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    local_rank = int(os.environ.get("LOCAL_RANK", rank)) if distributed else 0
+    return distributed, rank, world, device or resolve_device(config.device, local_rank=local_rank)
+
+
+def _steps_per_epoch(config: TrainConfig, n_train: int, world: int) -> int:
+    """Full batches per rank and epoch, capped by ``config.max_steps_per_epoch`` (InputError below one)."""
+    steps = math.ceil(n_train / world) // config.batch_size
+    if steps < 1:
+        raise InputError(f"the train split has {n_train} images: fewer than one batch of {config.batch_size} per "
+                         f"process ({world} processes)", path=metadata_root(config) / config.train_split)
+    return min(steps, config.max_steps_per_epoch) if config.max_steps_per_epoch else steps
+
+
+def prepare_training(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+                     device: torch.device | None = None) -> TrainSetup:
+    """The set-up step of :func:`fit`: check the settings, build everything, restore the checkpoint on ``resume``.
+
+    Seeds torch's global generator for the model's initialisation (the same on every rank). A fresh run writes
+    ``config.json`` and an empty ``log.jsonl`` (rank 0); a resumed one restores model, optimizer, scaler and the global
+    generators from ``checkpoint.pt``. Arguments and errors as for :func:`fit`.
+    """
+    files = RunFiles(Path(run_dir))
+    if not files.root.is_dir():
+        raise InputError("run folder does not exist", path=files.root)
+    distributed, rank, world, device = _process_and_device(config, device)
+    if config.amp != "off" and device.type != "cuda":
+        raise ValueError(f"amp={config.amp!r} needs a CUDA device (got {device}); use amp=off on the CPU")
+    if config.in_memory and config.crop not in MEMORY_CROPS:
+        raise ValueError(f"in_memory=true supports crop in {MEMORY_CROPS}; got {config.crop!r} "
+                         "(use in_memory=false for random_resized_crop)")
+    if not resume and files.checkpoint.exists():
+        raise InputError("run folder already holds a checkpoint (resume it, or choose another folder)",
+                         path=files.checkpoint)
+
+    torch.manual_seed(derive_seed(config.seed, 0xC0FFEE))  # model initialisation: the same on every rank
+    train_ds, eval_ds, num_classes = open_training_splits(config)
+    model = build_model(config.arch, num_classes=num_classes, pretrained=config.pretrained or None,
+                        large_feature_map=config.large_feature_map, **dict(config.model))
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    method = build_method(config)
+    optimizer = torch.optim.SGD(model.parameter_groups(lr=config.lr, classifier_lr_mult=config.classifier_lr_mult),
+                                lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                                weight_decay=config.weight_decay)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
+
+    start_epoch, step, elapsed = 0, 0, 0.0
+    if resume:
+        ck = load_checkpoint(files.checkpoint)
+        _check_resume_config(ck["config"], config, files.checkpoint)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        if ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        set_rng_state(ck["rng"])
+        start_epoch, step, elapsed = int(ck["epoch"]), int(ck["scheduler"]["step"]), float(ck.get("elapsed", 0.0))
+        logger.info("resuming %s after epoch %d (step %d)", files.root, start_epoch, step)
+    elif rank == 0:
+        atomic_write_json(files.config, config.to_dict())
+        files.log.write_text("", encoding="utf-8")
+
+    train_mem: Optional[MemorySplit] = None
+    eval_mem: Optional[MemorySplit] = None
+    if config.in_memory:
+        stored = config.resize_size if config.crop == "resize_random_crop" else config.image_size
+        train_mem = load_split(train_ds, size=stored).to(device)
+        eval_mem = load_split(eval_ds, size=config.image_size).to(device) if eval_ds is not None else None
+    steps_per_epoch = _steps_per_epoch(config, len(train_ds), world)
+
+    trainer: nn.Module = TrainForward(model)
+    if distributed:
+        trainer = nn.parallel.DistributedDataParallel(
+            trainer, device_ids=[device.index] if device.type == "cuda" else None)
+    return TrainSetup(config=config, files=files, distributed=distributed, rank=rank, world=world, device=device,
+                      model=model, trainer=trainer, method=method, optimizer=optimizer, base_lrs=base_lrs,
+                      scaler=scaler, amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp),
+                      memory_format=memory_format, train_ds=train_ds, eval_ds=eval_ds, train_mem=train_mem,
+                      eval_mem=eval_mem, num_classes=num_classes, steps_per_epoch=steps_per_epoch,
+                      start_epoch=start_epoch, start_step=step, start_elapsed=elapsed)
+
+
+# ------------------------------------------------------------------------------------------------------ epochs
+def _lr_at(setup: TrainSetup, step: int) -> list[float]:
+    """The learning rate of every parameter group at optimizer step ``step``."""
+    f = lr_factor(step, config=setup.config, steps_per_epoch=setup.steps_per_epoch)
+    return [base * f for base in setup.base_lrs]
+
+
+def _train_batches(setup: TrainSetup, epoch: int, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+    """This rank's ``steps_per_epoch`` training batches of ``epoch`` (augmented from ``generator`` in memory)."""
+    config = setup.config
+    indices = _shard(len(setup.train_ds), rank=setup.rank, world=setup.world, seed=config.seed, epoch=epoch,
+                     shuffle=True)
+    if setup.train_mem is not None:
+        return _memory_batches(setup.train_mem, indices, config=config, device=setup.device, generator=generator,
+                               num_steps=setup.steps_per_epoch)
+    return _loader_batches(setup.train_ds, indices, config=config, device=setup.device,
+                           seed=derive_seed(config.seed, epoch, setup.rank, 2), num_steps=setup.steps_per_epoch)
+
+
+def train_one_epoch(setup: TrainSetup, epoch: int, *, step: int, progress: bool = False) -> dict[str, Any]:
+    """Train epoch ``epoch`` (0-based) from optimizer step ``step``; updates model, optimizer and scaler in place.
+
+    Seeds its generators from ``(config.seed, epoch, rank)`` (see the module docstring), so the epoch depends only on
+    the state at its start. Appends a ``"step"`` record to ``log.jsonl`` every ``log_every`` steps (rank 0).
+
+    Returns:
+        the epoch record: ``event``, ``epoch`` (1-based), ``step`` (after the epoch), ``lr`` (of the last step),
+        ``train_loss``, ``train_top1`` (against the first labels of mixed batches), ``train_images`` and
+        ``images_per_s`` (summed over ranks).
+
+    Raises:
+        FloatingPointError: a loss that is not finite.
+    """
+    from tqdm import tqdm
+
+    config, model, optimizer, scaler = setup.config, setup.model, setup.optimizer, setup.scaler
+    model.train()
+    t0 = time.perf_counter()
+    generator = torch.Generator().manual_seed(derive_seed(config.seed, epoch, setup.rank))
+    torch.manual_seed(derive_seed(config.seed, epoch, setup.rank, 1))
+    batches = _train_batches(setup, epoch, generator)
+    sums = torch.zeros(3, dtype=torch.float64, device=setup.device)  # loss sum, correct (vs labels_a), count
+    bar = tqdm(total=setup.steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}",
+               disable=not (progress and setup.writer), leave=False, unit="step")
+    t_window, n_window = time.perf_counter(), 0
+    for images, labels in batches:
+        lrs = _lr_at(setup, step)
+        for group, lr in zip(optimizer.param_groups, lrs):
+            group["lr"] = lr
+        images = images.contiguous(memory_format=setup.memory_format)
+        batch = setup.method(images, labels, generator=generator, model=model if setup.method.needs_model else None)
+        with setup.autocast():
+            logits, lam = setup.trainer(batch.images, batch.feature_mix)
+        if lam is not None:
+            batch = batch.replace(lam=lam)
+        loss = batch_loss(logits.float(), batch, kind=config.loss, label_smoothing=config.label_smoothing)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch + 1}, step {step + 1} "
+                                     "(lower the learning rate?)")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        n = labels.shape[0]
+        sums[0] += loss.detach().double() * n
+        sums[1] += (logits.detach().argmax(dim=1) == labels).sum()
+        sums[2] += n
+        n_window += n
+        bar.update(1)
+        if setup.writer and step % config.log_every == 0:
+            now = time.perf_counter()
+            batch_top1 = 100.0 * float((logits.detach().argmax(dim=1) == labels).float().mean())
+            _append_jsonl(setup.files.log, {"event": "step", "epoch": epoch + 1, "step": step,
+                                            "loss": float(loss.detach()), "top1": batch_top1, "lr": lrs[0],
+                                            "images_per_s": n_window * setup.world / max(1e-9, now - t_window)})
+            t_window, n_window = now, 0
+    bar.close()
+    if setup.distributed:
+        dist.all_reduce(sums)
+    seconds = time.perf_counter() - t0
+    return {"event": "epoch", "epoch": epoch + 1, "step": step, "lr": _lr_at(setup, max(0, step - 1))[0],
+            "train_loss": float(sums[0] / sums[2]), "train_top1": 100.0 * float(sums[1] / sums[2]),
+            "train_images": int(sums[2]), "images_per_s": float(sums[2]) / max(1e-9, seconds)}
+
+
+def eval_batches(setup: TrainSetup) -> Iterator[tuple[Tensor, Tensor]]:
+    """This rank's share (every ``world``-th image from ``rank``) of the evaluation split, in batches of at least 64.
+
+    From the in-memory split when there is one, else through a DataLoader; on ``setup.device``.
+    """
+    config, eval_ds, eval_mem = setup.config, setup.eval_ds, setup.eval_mem
+    if eval_ds is None:
+        raise ValueError("the config has no eval_split")
+    idx = list(range(setup.rank, len(eval_ds), setup.world))
+    bs = max(config.batch_size, 64)
+    if eval_mem is not None:
+        for s in range(0, len(idx), bs):
+            sel = torch.tensor(idx[s:s + bs], dtype=torch.int64)
+            images = eval_batch(eval_mem.images[sel], size=config.image_size)
+            yield images.contiguous(memory_format=setup.memory_format), eval_mem.labels[sel]
+    else:
+        loader = DataLoader(torch.utils.data.Subset(eval_ds, idx), batch_size=bs, shuffle=False,
+                            num_workers=config.workers, collate_fn=collate_image_label)
+        for images, labels in loader:
+            yield images.to(setup.device).contiguous(memory_format=setup.memory_format), labels.to(setup.device)
+
+
+def evaluate_epoch(setup: TrainSetup) -> dict[str, float]:
+    """Accuracy on the evaluation split (all ranks together) as ``eval_top1``, ``eval_top5``, ``eval_loss``,
+    ``eval_num_images``; empty when the config has no ``eval_split``."""
+    if setup.eval_ds is None:
+        return {}
+    ev = evaluate_accuracy(setup.model, eval_batches(setup), device=setup.device, autocast=setup.autocast)
+    return {f"eval_{k}": v for k, v in ev.items()}
+
+
+# ------------------------------------------------------------------------------------------------------ saving
+def save_epoch(setup: TrainSetup, record: dict[str, Any], *, elapsed: float) -> None:
+    """After an epoch: rank 0 appends ``record`` to ``log.jsonl`` and writes ``checkpoint.pt``; all ranks log a
+    line and meet at a barrier when distributed."""
+    config = setup.config
+    if setup.writer:
+        _append_jsonl(setup.files.log, record)
+        save_checkpoint(setup.files.checkpoint, training_state(
+            config, model=setup.model, optimizer=setup.optimizer, scaler=setup.scaler, num_classes=setup.num_classes,
+            epoch=record["epoch"], step=record["step"], metrics=record, elapsed=elapsed))
+    logger.info("epoch %d/%d: loss %.4f, train top-1 %.2f%%%s, %.1f s", record["epoch"], config.epochs,
+                record["train_loss"], record["train_top1"],
+                f", {config.eval_split} top-1 {record['eval_top1']:.2f}%" if "eval_top1" in record else "",
+                record["seconds"])
+    if setup.distributed:
+        dist.barrier()
+
+
+def finish_run(setup: TrainSetup, record: dict[str, Any], *, step: int, elapsed: float,
+               complete: bool) -> dict[str, Any]:
+    """The final metrics; when ``complete``, rank 0 writes ``model.pt`` and ``metrics.json``.
+
+    ``record`` is the last epoch's record; empty when this call trained no epoch (then the checkpoint's is used).
+    """
+    config, files = setup.config, setup.files
+    if not record and files.checkpoint.exists():
+        record = dict(load_checkpoint(files.checkpoint)["metrics"])
+    final = {**record, "epochs": config.epochs, "complete": complete, "train_seconds": elapsed,
+             "num_classes": setup.num_classes, "world_size": setup.world, "device": str(setup.device)}
+    final.pop("event", None)
+    if setup.writer and complete:
+        save_checkpoint(files.model, model_file_state(config, model=setup.model, num_classes=setup.num_classes,
+                                                      step=step))
+        atomic_write_json(files.metrics, final)
+    return final
+
+
+# -------------------------------------------------------------------------------------------------------- fit
 def fit(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = False,
         device: torch.device | None = None, stop_after: int | None = None) -> dict[str, Any]:
     """Train ``config`` into ``run_dir`` (an existing folder), or continue the run there.
+
+    The steps: :func:`prepare_training`, then for every epoch :func:`train_one_epoch`, :func:`evaluate_epoch` and
+    :func:`save_epoch`, then :func:`finish_run`.
 
     Args:
         config: the resolved configuration (saved as ``config.json``).
@@ -288,185 +572,16 @@ def fit(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progr
         InputError: bad data, checkpoint or run folder (named in the message).
         ValueError: invalid settings (unknown method options, AMP without CUDA, ...).
     """
-    files = RunFiles(Path(run_dir))
-    if not files.root.is_dir():
-        raise InputError("run folder does not exist", path=files.root)
-    distributed = dist.is_available() and dist.is_initialized()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    local_rank = int(__import__("os").environ.get("LOCAL_RANK", rank)) if distributed else 0
-    device = device or resolve_device(config.device, local_rank=local_rank)
-    if config.amp != "off" and device.type != "cuda":
-        raise ValueError(f"amp={config.amp!r} needs a CUDA device (got {device}); use amp=off on the CPU")
-    if config.in_memory and config.crop not in MEMORY_CROPS:
-        raise ValueError(f"in_memory=true supports crop in {MEMORY_CROPS}; got {config.crop!r} "
-                         "(use in_memory=false for random_resized_crop)")
-    if not resume and files.checkpoint.exists():
-        raise InputError("run folder already holds a checkpoint (resume it, or choose another folder)",
-                         path=files.checkpoint)
-    writer = rank == 0
-
-    torch.manual_seed(derive_seed(config.seed, 0xC0FFEE))  # model initialisation: the same on every rank
-    train_ds, eval_ds, num_classes = open_training_splits(config)
-    model = build_model(config.arch, num_classes=num_classes, pretrained=config.pretrained or None,
-                        large_feature_map=config.large_feature_map, **dict(config.model))
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
-    method = build_method(config)
-    optimizer = torch.optim.SGD(model.parameter_groups(lr=config.lr, classifier_lr_mult=config.classifier_lr_mult),
-                                lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                                weight_decay=config.weight_decay)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
-
-    def autocast() -> Any:
-        return torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-
-    start_epoch, step, elapsed = 0, 0, 0.0
-    if resume:
-        ck = load_checkpoint(files.checkpoint)
-        _check_resume_config(ck["config"], config, files.checkpoint)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        if ck.get("scaler"):
-            scaler.load_state_dict(ck["scaler"])
-        set_rng_state(ck["rng"])
-        start_epoch, step, elapsed = int(ck["epoch"]), int(ck["scheduler"]["step"]), float(ck.get("elapsed", 0.0))
-        logger.info("resuming %s after epoch %d (step %d)", files.root, start_epoch, step)
-    elif writer:
-        atomic_write_json(files.config, config.to_dict())
-        files.log.write_text("", encoding="utf-8")
-
-    train_mem: Optional[MemorySplit] = None
-    eval_mem: Optional[MemorySplit] = None
-    if config.in_memory:
-        stored = config.resize_size if config.crop == "resize_random_crop" else config.image_size
-        train_mem = load_split(train_ds, size=stored).to(device)
-        eval_mem = load_split(eval_ds, size=config.image_size).to(device) if eval_ds is not None else None
-    n_train = len(train_ds)
-    per_rank = math.ceil(n_train / world)
-    steps_per_epoch = per_rank // config.batch_size
-    if steps_per_epoch < 1:
-        raise InputError(f"the train split has {n_train} images: fewer than one batch of {config.batch_size} per "
-                         f"process ({world} processes)", path=metadata_root(config) / config.train_split)
-    if config.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-
-    step_module = TrainForward(model)
-    trainer: nn.Module = step_module
-    if distributed:
-        trainer = nn.parallel.DistributedDataParallel(
-            step_module, device_ids=[device.index] if device.type == "cuda" else None)
-
-    def set_lr(at_step: int) -> float:
-        f = lr_factor(at_step, config=config, steps_per_epoch=steps_per_epoch)
-        for group, base in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base * f
-        return base_lrs[0] * f
-
-    def eval_batches() -> Iterator[tuple[Tensor, Tensor]]:
-        assert eval_ds is not None
-        idx = list(range(rank, len(eval_ds), world))
-        bs = max(config.batch_size, 64)
-        if eval_mem is not None:
-            for s in range(0, len(idx), bs):
-                sel = torch.tensor(idx[s:s + bs], dtype=torch.int64)
-                images = eval_batch(eval_mem.images[sel], size=config.image_size)
-                yield images.contiguous(memory_format=memory_format), eval_mem.labels[sel]
-        else:
-            loader = DataLoader(torch.utils.data.Subset(eval_ds, idx), batch_size=bs, shuffle=False,
-                                num_workers=config.workers, collate_fn=collate_image_label)
-            for images, labels in loader:
-                yield images.to(device).contiguous(memory_format=memory_format), labels.to(device)
-
-    from tqdm import tqdm
-
-    record: dict[str, Any] = {}
-    model.train()
-    end_epoch = config.epochs if stop_after is None else min(config.epochs, start_epoch + max(0, stop_after))
-    for epoch in range(start_epoch, end_epoch):
+    setup = prepare_training(config, run_dir, resume=resume, device=device)
+    step, elapsed, record = setup.start_step, setup.start_elapsed, {}
+    end_epoch = config.epochs if stop_after is None else min(config.epochs, setup.start_epoch + max(0, stop_after))
+    for epoch in range(setup.start_epoch, end_epoch):
         t0 = time.perf_counter()
-        epoch_seed = derive_seed(config.seed, epoch, rank)
-        generator = torch.Generator().manual_seed(epoch_seed)
-        torch.manual_seed(derive_seed(config.seed, epoch, rank, 1))
-        indices = _shard(n_train, rank=rank, world=world, seed=config.seed, epoch=epoch, shuffle=True)
-        if train_mem is not None:
-            batches = _memory_batches(train_mem, indices, config=config, device=device, generator=generator,
-                                      num_steps=steps_per_epoch)
-        else:
-            batches = _loader_batches(train_ds, indices, config=config, device=device,
-                                      seed=derive_seed(config.seed, epoch, rank, 2), num_steps=steps_per_epoch)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct (vs labels_a), count
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (progress and writer),
-                   leave=False, unit="step")
-        t_window, n_window = time.perf_counter(), 0
-        for images, labels in batches:
-            lr = set_lr(step)
-            images = images.contiguous(memory_format=memory_format)
-            batch = method(images, labels, generator=generator, model=model if method.needs_model else None)
-            with autocast():
-                logits, lam = trainer(batch.images, batch.feature_mix)
-            if lam is not None:
-                batch = batch.replace(lam=lam)
-            loss = batch_loss(logits.float(), batch, kind=config.loss, label_smoothing=config.label_smoothing)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {float(loss)} at epoch {epoch + 1}, step {step + 1} "
-                                         "(lower the learning rate?)")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            n = labels.shape[0]
-            sums[0] += loss.detach().double() * n
-            sums[1] += (logits.detach().argmax(dim=1) == labels).sum()
-            sums[2] += n
-            n_window += n
-            bar.update(1)
-            if writer and step % config.log_every == 0:
-                now = time.perf_counter()
-                batch_top1 = 100.0 * float((logits.detach().argmax(dim=1) == labels).float().mean())
-                _append_jsonl(files.log, {"event": "step", "epoch": epoch + 1, "step": step,
-                                          "loss": float(loss.detach()), "top1": batch_top1, "lr": lr,
-                                          "images_per_s": n_window * world / max(1e-9, now - t_window)})
-                t_window, n_window = now, 0
-        bar.close()
-        if distributed:
-            dist.all_reduce(sums)
-        seconds = time.perf_counter() - t0
-        record = {"event": "epoch", "epoch": epoch + 1, "step": step, "lr": base_lrs[0] * lr_factor(
-            max(0, step - 1), config=config, steps_per_epoch=steps_per_epoch),
-            "train_loss": float(sums[0] / sums[2]), "train_top1": 100.0 * float(sums[1] / sums[2]),
-            "train_images": int(sums[2]), "images_per_s": float(sums[2]) / max(1e-9, seconds)}
-        if eval_ds is not None:
-            ev = evaluate_accuracy(model, eval_batches(), device=device, autocast=autocast)
-            record.update({f"eval_{k}": v for k, v in ev.items()})
+        record = train_one_epoch(setup, epoch, step=step, progress=progress)
+        record.update(evaluate_epoch(setup))
+        step = record["step"]
         elapsed += time.perf_counter() - t0
         record["seconds"] = time.perf_counter() - t0
         record["elapsed_s"] = elapsed
-        if writer:
-            _append_jsonl(files.log, record)
-            save_checkpoint(files.checkpoint, {
-                "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "epoch": epoch + 1, "step": step,
-                "config": config.to_dict(), "num_classes": num_classes, "arch": config.arch,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": {"step": step},
-                "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "rng": rng_state(),
-                "metrics": record, "elapsed": elapsed})
-        logger.info("epoch %d/%d: loss %.4f, train top-1 %.2f%%%s, %.1f s", epoch + 1, config.epochs,
-                    record["train_loss"], record["train_top1"],
-                    f", {config.eval_split} top-1 {record['eval_top1']:.2f}%" if "eval_top1" in record else "",
-                    record["seconds"])
-        if distributed:
-            dist.barrier()
-    if not record and files.checkpoint.exists():
-        record = dict(load_checkpoint(files.checkpoint)["metrics"])
-    complete = end_epoch == config.epochs
-    final = {**record, "epochs": config.epochs, "complete": complete, "train_seconds": elapsed,
-             "num_classes": num_classes, "world_size": world, "device": str(device)}
-    final.pop("event", None)
-    if writer and complete:
-        save_checkpoint(files.model, {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": "model",
-                                      "arch": config.arch, "num_classes": num_classes, "config": config.to_dict(),
-                                      "model": model.state_dict(), "epoch": config.epochs, "step": step})
-        atomic_write_json(files.metrics, final)
-    return final
+        save_epoch(setup, record, elapsed=elapsed)
+    return finish_run(setup, record, step=step, elapsed=elapsed, complete=end_epoch == config.epochs)
