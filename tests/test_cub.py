@@ -169,3 +169,18 @@ def test_cli_bad_tree_is_one_line(cub_root, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert err == (f"wsol prepare: error: {cub_root / 'image_class_labels.txt'}:4: class id out of range 1..2 (9)")
     assert not (tmp_path / "m").exists()  # nothing written on failure
+
+
+def test_invalid_utf8_is_one_line_naming_file_and_line(cub_root, tmp_path, capsys):
+    path = cub_root / "images.txt"
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b"3 001.Alpha/Alpha_\xff\xfe0003.jpg\n"
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(InputError) as info:
+        prepare_cub(cub_root)
+    message = str(info.value)
+    assert message.startswith(f"{path}:3: file is not UTF-8 text: invalid start byte at byte 19 of the line")
+    assert "Alpha_\\xff\\xfe0003" in message and len(message.splitlines()) == 1
+    assert main(["prepare", "cub", str(cub_root), "--out", str(tmp_path / "m"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and f"{path}:3: file is not UTF-8" in err

@@ -16,6 +16,7 @@ from wsol.data import digits_render as R
 from wsol.data.digits import DigitsConfig, prepare_digits
 from wsol.data.images import load_mask
 from wsol.data.metadata import check_metadata, read_metadata
+from wsol.data.prepare import read_dataset_info
 from wsol.errors import InputError
 
 SMALL = DigitsConfig(image_size=48, num_train=40, num_fullsup=10, num_test=20, seed=0, num_ood=5)
@@ -282,9 +283,8 @@ def test_same_seed_same_bytes_any_workers(built, tmp_path):
     prepare_digits(other, config=SMALL, workers=2)
     a, b = _files(root), _files(other)
     assert sorted(a) == sorted(b) and len(a) > 2 * (40 + 10 + 20)
-    # dataset.json records absolute image roots, the only place the folder's own path appears
-    a["metadata/dataset.json"] = a["metadata/dataset.json"].replace(os.fspath(root).encode(), b"ROOT")
-    b["metadata/dataset.json"] = b["metadata/dataset.json"].replace(os.fspath(other).encode(), b"ROOT")
+    # dataset.json records its roots relative to metadata/: the folder's own path appears nowhere
+    assert os.fspath(root).encode() not in a["metadata/dataset.json"]
     different = [name for name in a if a[name] != b[name]]
     assert different == []
 
@@ -329,15 +329,40 @@ def test_cache_reuses_and_refuses_other_config(built, caplog):
                                                  num_ood=5))
 
 
-def test_moved_folder_gets_its_metadata_repointed(built, tmp_path):
+def test_moved_folder_is_reused_with_its_roots_resolved_there(built, tmp_path, caplog):
     root, _ = built
     moved = tmp_path / "moved"
     shutil.copytree(root, moved)
-    info = prepare_digits(moved, config=SMALL)
+    stamps = {p: p.stat().st_mtime_ns for p in moved.rglob("*")}
+    with caplog.at_level("INFO", logger="wsol.data.digits"):
+        info = prepare_digits(moved, config=SMALL)
+    assert "reusing" in caplog.text and {p: p.stat().st_mtime_ns for p in moved.rglob("*")} == stamps
     assert info["splits"]["train"]["image_root"] == os.path.abspath(moved / "images")
+    assert info["splits"]["test_masks"]["mask_root"] == os.path.abspath(moved)
     assert info["ood_root"] == os.path.abspath(moved / "ood")
     stored = json.loads((moved / "metadata" / "dataset.json").read_text())
-    assert stored["splits"]["train_fullsup"]["image_root"] == os.path.abspath(moved / "fullsup" / "images")
+    assert stored["splits"]["train_fullsup"]["image_root"] == "../fullsup/images"
+    assert stored["splits"]["test_masks"]["mask_root"] == ".."
+    assert read_dataset_info(moved / "metadata")["splits"]["train_fullsup"]["image_root"] == \
+        os.path.abspath(moved / "fullsup" / "images")
+
+
+def test_old_absolute_roots_of_a_moved_folder_are_rewritten(built, tmp_path, caplog):
+    root, _ = built
+    moved = tmp_path / "moved-old"
+    shutil.copytree(root, moved)
+    path = moved / "metadata" / "dataset.json"
+    old = json.loads(path.read_text())
+    for split in old["splits"].values():  # as written before roots became relative: absolute, under the old root
+        for key in ("image_root", "mask_root"):
+            if split[key] is not None:
+                split[key] = os.path.normpath(os.path.join(root / "metadata", split[key]))
+    path.write_text(json.dumps(old, indent=2) + "\n")
+    with caplog.at_level("INFO", logger="wsol.data.digits"):
+        info = prepare_digits(moved, config=SMALL)
+    assert "was moved" in caplog.text
+    assert info["splits"]["train"]["image_root"] == os.path.abspath(moved / "images")
+    assert json.loads(path.read_text())["splits"]["train"]["image_root"] == "../images"
 
 
 def test_refuses_foreign_folder_and_restarts_interrupted_build(tmp_path):

@@ -35,7 +35,9 @@ from pathlib import Path
 from wsol.constants import MASK_SPLIT_SUFFIX, TEST, TRAIN, TRAIN_FULLSUP
 from wsol.data.images import resolve_image_path
 from wsol.data.metadata import Box, MaskAnnotation, Metadata
-from wsol.data.prepare import PreparedDataset, PreparedSplit, SkippedImage, probe_sizes, split_by_class
+from wsol.data.prepare import (PreparedDataset, PreparedSplit, SkippedImage, probe_split, require_box,
+                               select_per_class)
+from wsol.data.textfiles import text_lines
 from wsol.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -52,16 +54,12 @@ def _read_table(path: Path, num_fields: int, description: str) -> list[tuple[int
     if not path.is_file():
         raise InputError("missing CUB file", path=path)
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, raw in enumerate(f, start=1):
-            line = raw.strip()
-            if not line:
-                continue
-            fields = line.split(maxsplit=num_fields - 1)
-            if len(fields) != num_fields:
-                raise InputError(f"expected {num_fields} fields '{description}', got {len(fields)}", path=path,
-                                 line=number, value=line)
-            rows.append((number, fields))
+    for number, line in text_lines(path, strip=True):
+        fields = line.split(maxsplit=num_fields - 1)
+        if len(fields) != num_fields:
+            raise InputError(f"expected {num_fields} fields '{description}', got {len(fields)}", path=path,
+                             line=number, value=line)
+        rows.append((number, fields))
     return rows
 
 
@@ -181,11 +179,8 @@ def _build_split(tree: _CubTree, keys: list[int], sizes: dict[int, tuple[int, in
     ids = [tree.paths[k] for k in keys]
     boxes = {}
     for k in keys:
-        x0, y0, x1, y1 = tree.boxes[k]
-        width, height = sizes[k]
-        if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
-            raise InputError(f"box outside the {width}x{height} image {tree.paths[k]}",
-                             path=tree.root / BOXES_FILE, line=tree.box_lines[k], value=(x0, y0, x1, y1))
+        require_box(tree.boxes[k], sizes[k], path=tree.root / BOXES_FILE, line=tree.box_lines[k],
+                    image_id=tree.paths[k])
         boxes[tree.paths[k]] = [tree.boxes[k]]
     return Metadata(image_ids=ids, labels={tree.paths[k]: tree.labels[k] for k in keys},
                     sizes={tree.paths[k]: sizes[k] for k in keys}, boxes=boxes)
@@ -193,16 +188,8 @@ def _build_split(tree: _CubTree, keys: list[int], sizes: dict[int, tuple[int, in
 
 def _probe(tree: _CubTree, keys: list[int], *, split: str, skip_bad: bool, progress: bool,
            skipped: list[SkippedImage]) -> tuple[list[int], dict[int, tuple[int, int]]]:
-    results = probe_sizes([tree.image_path(k) for k in keys], skip_bad=skip_bad, progress=progress,
-                          desc=f"{split} image headers")
-    kept, sizes = [], {}
-    for key, result in zip(keys, results):
-        if isinstance(result, InputError):
-            skipped.append(SkippedImage(split=split, image_id=tree.paths[key], reason=str(result)))
-            continue
-        kept.append(key)
-        sizes[key] = result
-    return kept, sizes
+    return probe_split([(k, tree.image_path(k)) for k in keys], split=split, skip_bad=skip_bad, progress=progress,
+                       skipped=skipped, image_id=tree.paths.__getitem__)
 
 
 def prepare_cub(root: str | os.PathLike, *, fullsup_root: str | os.PathLike | None = None,
@@ -248,7 +235,9 @@ def prepare_cub(root: str | os.PathLike, *, fullsup_root: str | os.PathLike | No
     splits = {TRAIN: PreparedSplit(train, root / "images")}
 
     if fullsup_per_class:
-        rest, carved = split_by_class(train.image_ids, train.labels, fullsup_per_class, seed=seed)
+        carved = select_per_class(train.image_ids, train.labels, fullsup_per_class, seed=seed, keep_one=True)
+        taken = set(carved)
+        rest = [i for i in train.image_ids if i not in taken]
         splits[TRAIN] = PreparedSplit(train.select(rest), root / "images")
         splits[TRAIN_FULLSUP] = PreparedSplit(train.select(carved), root / "images")
         notes.append(f"train_fullsup holds {fullsup_per_class} images per class carved out of the official train "
@@ -279,4 +268,5 @@ def prepare_cub(root: str | os.PathLike, *, fullsup_root: str | os.PathLike | No
                      "binarisation of wsolevaluation's get_mask), no ignore regions.")
     if skipped:
         logger.warning("skipped %d bad image(s); listed in dataset.json", len(skipped))
-    return PreparedDataset(dataset="cub", class_names=class_names, splits=splits, skipped=skipped, notes=notes)
+    return PreparedDataset(dataset="cub", class_names=class_names, splits=splits, skipped=skipped, notes=notes,
+                           root=root)

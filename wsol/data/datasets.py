@@ -144,13 +144,24 @@ def open_split(meta_dir: str | os.PathLike, *, image_root: str | os.PathLike | N
                mask_root: str | os.PathLike | None = None, **kwargs: Any) -> WSOLDataset:
     """A :class:`WSOLDataset` for a split folder written by ``wsol prepare``.
 
-    The image and mask roots default to those recorded in the prepared folder's ``dataset.json``.
+    The image and mask roots default to those recorded in the prepared folder's ``dataset.json`` (see
+    :func:`recorded_roots`).
+    """
+    recorded_image_root, recorded_mask_root = recorded_roots(meta_dir)
+    image_root = image_root if image_root is not None else recorded_image_root
+    mask_root = mask_root if mask_root is not None else recorded_mask_root
+    if image_root is None:
+        raise InputError("no image root given and none recorded in dataset.json (pass --images)", path=meta_dir)
+    return WSOLDataset(meta_dir, image_root, mask_root=mask_root, **kwargs)
+
+
+def recorded_roots(meta_dir: str | os.PathLike) -> tuple[str | None, str | None]:
+    """``(image_root, mask_root)`` recorded for the split folder ``meta_dir`` in its ``dataset.json`` (or ``None``).
+
+    The roots are absolute: relative ones are resolved against the folder of ``dataset.json``
+    (:func:`wsol.data.prepare.read_dataset_info`), so a prepared folder works wherever it was moved or copied.
     """
     meta_dir = Path(meta_dir)
     info = read_dataset_info(meta_dir.parent) or {}
     recorded = info.get("splits", {}).get(meta_dir.name, {})
-    image_root = image_root if image_root is not None else recorded.get("image_root")
-    mask_root = mask_root if mask_root is not None else recorded.get("mask_root")
-    if image_root is None:
-        raise InputError("no image root given and none recorded in dataset.json (pass --images)", path=meta_dir)
-    return WSOLDataset(meta_dir, image_root, mask_root=mask_root, **kwargs)
+    return recorded.get("image_root"), recorded.get("mask_root")

@@ -55,6 +55,8 @@ from wsol.data.digits_render import (  # re-exported (see __all__)
     ImageParams, choose_colour, digit_alpha, draw_clutter, generate_background_image, generate_digit_image, mask_box,
     paste_digit, render_background, render_image, sample_background_params, sample_clutter_params,
     sample_digit_params, sample_image_params)
+from wsol.data.prepare import read_dataset_info, resolve_roots
+from wsol.data.textfiles import read_json
 from wsol.errors import InputError
 from wsol.fileio import atomic_write_json, atomic_write_text
 
@@ -383,15 +385,9 @@ def _format_record(record: dict) -> str:
                   text) + "\n"
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError("invalid JSON", path=path, line=e.lineno, value=e.msg) from None
-
-
 def _returned_info(root: Path, dataset: dict, record: dict) -> dict:
-    info = dict(dataset)
+    """What :func:`prepare_digits` returns: ``dataset.json`` with absolute roots, plus the OOD and record paths."""
+    info = resolve_roots(dataset, root / "metadata")
     info["num_ood"] = record["counts"]["ood"]
     info["ood_root"] = os.path.abspath(root / record["ood_dir"]) if record["ood_dir"] else None
     info["digits_info"] = os.path.abspath(root / DIGITS_INFO_FILE)
@@ -415,7 +411,11 @@ def _convert(root: Path, *, config: DigitsConfig, progress: bool) -> dict:
 
 
 def _stale_metadata(root: Path, dataset: dict) -> bool:
-    """Whether ``dataset.json`` records image roots elsewhere than under ``root`` (the folder was moved)."""
+    """Whether ``dataset`` (read with its roots resolved) points elsewhere than under ``root``.
+
+    Roots written relative to ``metadata/`` (``../images``) always resolve under ``root``; only a ``dataset.json``
+    of an older version, with absolute roots, goes stale when the folder is moved or copied.
+    """
     recorded = dataset.get("splits", {}).get(TRAIN, {}).get("image_root")
     return recorded != os.path.abspath(root / "images")
 
@@ -435,9 +435,11 @@ def prepare_digits(root: str | os.PathLike, *, config: DigitsConfig = DigitsConf
     """Build the digits dataset at ``root`` (layout in the module docstring), or reuse the one already there.
 
     Caching: when ``root/digits.json`` records the same config and generator version and ``root/metadata`` is
-    present, nothing is generated and the stored info is returned (if the folder was moved, only the metadata is
-    rewritten to point at the new place). A finished build with another config raises. A folder left by an
-    interrupted build (marked by ``.digits-building``) is cleaned and rebuilt; any other non-empty folder raises.
+    present, nothing is generated and the stored info is returned. The metadata records its roots relative to
+    ``root/metadata`` (``../images``), so a moved or copied folder is reused as it is; only a ``dataset.json`` of an
+    older version, with absolute roots pointing elsewhere, is rewritten to point at the new place. A finished build
+    with another config raises. A folder left by an interrupted build (marked by ``.digits-building``) is cleaned
+    and rebuilt; any other non-empty folder raises.
 
     Args:
         root: output folder.
@@ -447,9 +449,9 @@ def prepare_digits(root: str | os.PathLike, *, config: DigitsConfig = DigitsConf
             core (at most 8), or 1 for small configs.
 
     Returns:
-        The ``metadata/dataset.json`` dict (dataset ``"digits"``, ``num_classes``, ``splits``, ``skipped_images``,
-        ...) plus ``num_ood``, ``ood_root`` (absolute path, or None) and ``digits_info`` (path of ``digits.json``,
-        which also lists the source digit of every image under ``source_digits``).
+        The ``metadata/dataset.json`` dict (dataset ``"digits"``, ``num_classes``, ``splits`` with absolute roots,
+        ``skipped_images``, ...) plus ``num_ood``, ``ood_root`` (absolute path, or None) and ``digits_info`` (path
+        of ``digits.json``, which also lists the source digit of every image under ``source_digits``).
 
     Raises:
         InputError: ``root`` holds something else, or a digits dataset built with another config.
@@ -464,17 +466,16 @@ def prepare_digits(root: str | os.PathLike, *, config: DigitsConfig = DigitsConf
     info_path = root / DIGITS_INFO_FILE
     wanted = asdict(config)
     if info_path.is_file():
-        record = _read_json(info_path)
+        record = read_json(info_path)
         if record.get("config") != wanted or record.get("generator_version") != GENERATOR_VERSION:
             raise InputError(
                 f"folder holds a digits dataset built with another config ({record.get('config')}, generator "
                 f"version {record.get('generator_version')}); choose another --out or delete the folder",
                 path=root, value=wanted)
-        dataset_path = root / "metadata" / DATASET_INFO_FILE
-        if dataset_path.is_file():
-            dataset = _read_json(dataset_path)
+        if (root / "metadata" / DATASET_INFO_FILE).is_file():
+            dataset = read_dataset_info(root / "metadata")
             if _stale_metadata(root, dataset):
-                logger.info("digits dataset at %s was moved; rewriting its metadata", root)
+                logger.info("digits dataset at %s was moved (absolute roots); rewriting its metadata", root)
                 dataset = _convert(root, config=config, progress=progress)
             else:
                 logger.info("reusing the digits dataset at %s (same config)", root)
@@ -528,5 +529,5 @@ __all__ = [
     "sample_clutter_params", "sample_image_params", "render_background", "draw_clutter", "digit_alpha",
     "choose_colour", "paste_digit", "mask_box", "render_image", "generate_digit_image", "generate_background_image",
     "class_folder", "encode_png", "prepare_digits", "GENERATOR_VERSION", "DIGITS_INFO_FILE", "SPLIT_FRACTIONS",
-    "STREAMS", "DIGIT_SCALE",
+    "STREAMS", "DIGIT_SCALE", "BACKGROUND_CONTRAST",
 ]

@@ -35,15 +35,10 @@ Val boxes come from, in this order of precedence:
 2. ``*.xml`` files beside the images in ``val/``;
 3. ``ROOT/LOC_val_solution.csv``.
 
-The two formats (facts about the published files):
-
-- Pascal-VOC XML, one file per image: ``<annotation><filename>ILSVRC2012_val_00000001</filename>
-  <size><width>500</width><height>375</height>...</size><object><name>n01751748</name><bndbox><xmin>111</xmin>
-  <ymin>108</ymin><xmax>441</xmax><ymax>332</ymax></bndbox></object>...</annotation>``. The image is the one
-  ``<filename>`` names (with or without extension); it must agree with the XML file's own name. A ``<size>`` that
-  disagrees with the image header is an error.
-- ``LOC_val_solution.csv``: header ``ImageId,PredictionString``, then rows ``ILSVRC2012_val_00008726,n02119789 255
-  142 454 329 n02119789 44 21 322 295``: groups of ``synset xmin ymin xmax ymax``.
+The annotation formats (Pascal-VOC XML, ``LOC_val_solution.csv``, ImageNetV2 box files, the synset mapping) and
+their readers are in :mod:`wsol.data.imagenet_annotations`; the readers are re-exported here. An XML file's image
+is the one ``<filename>`` names (with or without extension), which must agree with the XML file's own name; a
+``<size>`` that disagrees with the image header is an error.
 
 Boxes are stored as annotated, ``(xmin, ymin, xmax, ymax)`` in pixels, which is what wsolevaluation's released
 ``metadata/ILSVRC/test/localization.txt`` holds. Coordinates must be integers; integral decimals such as ``12.0`` are
@@ -57,214 +52,37 @@ their split and listed in ``PreparedDataset.skipped`` instead; annotation errors
 from __future__ import annotations
 
 import logging
-import math
 import os
-import xml.parsers.expat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from wsol.constants import TEST, TRAIN, TRAIN_FULLSUP
-from wsol.data.metadata import Box, Metadata, check_image_id
-from wsol.data.prepare import PreparedDataset, PreparedSplit, SkippedImage, probe_sizes
+from wsol.data.imagenet_annotations import (  # re-exported (see __all__)
+    FULLSUP_BOXES_HEADER, VAL_SOLUTION_HEADER, WSOLEVAL_V2_PREFIX, AnnotatedObject, FullsupBox, FullsupBoxes,
+    ValAnnotation, read_fullsup_boxes, read_synset_mapping, read_val_solution, read_voc_annotation)
+from wsol.data.images import IMAGE_EXTENSIONS, is_image_name, strip_image_extension
+from wsol.data.metadata import Box, Metadata, require_image_id
+from wsol.data.prepare import (PreparedDataset, PreparedSplit, SkippedImage, probe_split, require_box,
+                               select_per_class)
 from wsol.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-#: Extensions (lower case) of the files taken as images.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpeg", ".jpg", ".png")
 SYNSET_MAPPING_FILE = "LOC_synset_mapping.txt"
 VAL_SOLUTION_FILE = "LOC_val_solution.csv"
-VAL_SOLUTION_HEADER = "ImageId,PredictionString"
 #: Default box file inside a ``fullsup_root`` folder.
 FULLSUP_BOXES_FILE = "boxes.txt"
-#: First line of wsolevaluation's ``release/ImageNetV2_boxes.txt``.
-FULLSUP_BOXES_HEADER = "image_id,x0,y0,x1,y1"
-#: Folder prefix of ImageNetV2 ids in wsolevaluation's ``metadata/ILSVRC/val`` files.
-WSOLEVAL_V2_PREFIX = "val2/"
-
-_COORDS = ("xmin", "ymin", "xmax", "ymax")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Annotation records
-
-
-@dataclass(frozen=True)
-class AnnotatedObject:
-    """One annotated object: its synset and box, with the line it was read from.
-
-    Attributes:
-        synset: WordNet id such as ``n01440764``.
-        box: ``(xmin, ymin, xmax, ymax)`` in pixels, as annotated (``xyxy``, see :mod:`wsol.data.metadata`).
-        line: 1-based line of the object in its annotation file (the ``<name>`` element, or the CSV row).
-    """
-
-    synset: str
-    box: Box
-    line: int
-
-
-@dataclass(frozen=True)
-class ValAnnotation:
-    """The annotation of one ImageNet val image.
-
-    Attributes:
-        name: image file name without extension, e.g. ``ILSVRC2012_val_00000001``.
-        source: the annotation file (an XML file or the CSV).
-        line: 1-based line naming the image (``<filename>`` or the CSV row).
-        objects: the objects in annotation order (at least one).
-        size: ``(width, height)`` stated by the annotation (XML ``<size>``), or ``None``.
-        size_line: line of ``<size>``, or ``None``.
-    """
-
-    name: str
-    source: Path
-    line: int
-    objects: tuple[AnnotatedObject, ...]
-    size: tuple[int, int] | None = None
-    size_line: int | None = None
-
-
-@dataclass(frozen=True)
-class FullsupBox:
-    """One line of an ImageNetV2 box file: an image id relative to the fullsup folder and one ``xyxy`` box."""
-
-    image_id: str
-    box: Box
-    line: int
-
-
-@dataclass
-class FullsupBoxes:
-    """A parsed ImageNetV2 box file.
-
-    Attributes:
-        path: the file.
-        form: ``"wsolevaluation"`` (header ``image_id,x0,y0,x1,y1``) or ``"metadata"`` (no header).
-        rows: the boxes in file order.
-        stripped_prefix: ``"val2/"`` when the ids carried wsolevaluation's ``val2/`` prefix and it was removed.
-    """
-
-    path: Path
-    form: str
-    rows: list[FullsupBox] = field(default_factory=list)
-    stripped_prefix: str | None = None
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Small parsing helpers
-
-
-def _coordinate(text: str | None, *, path: Path, line: int, name: str) -> int:
-    """An integer pixel coordinate; integral decimals (``"12.0"``) are accepted, anything else raises."""
-    text = "" if text is None else text.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{name} is not an integer", path=path, line=line, value=text) from None
-    if not math.isfinite(value) or not value.is_integer():
-        raise InputError(f"{name} is not an integer", path=path, line=line, value=text)
-    return int(value)
-
-
-def _text_lines(path: Path, *, encoding: str = "utf-8") -> Iterable[tuple[int, str]]:
-    """Non-blank lines with their 1-based numbers, stripped of surrounding whitespace."""
-    try:
-        with open(path, encoding=encoding, newline="") as f:
-            for number, raw in enumerate(f, start=1):
-                line = raw.strip()
-                if line:
-                    yield number, line
-    except UnicodeDecodeError as e:
-        raise InputError("file is not UTF-8 text", path=path, value=str(e)) from None
-
-
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def _image_names(folder: Path) -> list[str]:
-    """Sorted names of the image files directly in ``folder`` (see :data:`IMAGE_EXTENSIONS`)."""
+    """Sorted names of the image files directly in ``folder`` (see :func:`wsol.data.images.is_image_name`)."""
     with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if _is_image_name(e.name) and e.is_file())
+        return sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
 
 
 def _subfolders(folder: Path) -> list[str]:
     """Sorted names of the non-hidden folders directly in ``folder``."""
     with os.scandir(folder) as entries:
         return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-
-
-def _checked_id(image_id: str, *, path: Path | str, line: int | None = None) -> str:
-    reason = check_image_id(image_id)
-    if reason is not None:
-        raise InputError(reason, path=path, line=line, value=image_id)
-    return image_id
-
-
-def _strip_image_extension(name: str) -> str:
-    stem, ext = os.path.splitext(name)
-    return stem if ext.lower() in IMAGE_EXTENSIONS else name
-
-
-def _bare_image_name(name: str, *, path: Path, line: int) -> str:
-    """An annotation's image name reduced to a file stem in ``val/``; paths (``/``, ``..``) are refused."""
-    if "/" in name or "\\" in name or name in (".", ".."):
-        raise InputError("annotation names a path; expected the bare name of an image in val/", path=path,
-                         line=line, value=name)
-    stem = _strip_image_extension(name)
-    reason = check_image_id(stem)
-    if reason is not None:
-        raise InputError(reason.replace("image id", "annotated image name"), path=path, line=line, value=name)
-    return stem
-
-
-def _check_box(box: Box, size: tuple[int, int], *, path: Path, line: int, image_id: str) -> None:
-    x0, y0, x1, y1 = box
-    width, height = size
-    if x0 > x1 or y0 > y1:
-        raise InputError(f"box of {image_id} is inverted (needs x0<=x1, y0<=y1)", path=path, line=line,
-                         value=f"{x0},{y0},{x1},{y1}")
-    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
-        raise InputError(f"box outside the {width}x{height} image {image_id}", path=path, line=line,
-                         value=f"{x0},{y0},{x1},{y1}")
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Classes
-
-
-def read_synset_mapping(path: str | os.PathLike) -> dict[str, str]:
-    """Read ``LOC_synset_mapping.txt``: ``<synset> <class name>`` per line.
-
-    Returns:
-        synset -> class name, in file order. A line holding only a synset gets the synset as its name.
-
-    Raises:
-        InputError: a duplicate synset, or a synset that could not be part of an image path.
-    """
-    path = Path(path)
-    mapping: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    for number, line in _text_lines(path, encoding="utf-8-sig"):
-        fields = line.split(maxsplit=1)
-        synset = fields[0]
-        reason = check_image_id(synset)
-        if reason is not None or "/" in synset:
-            raise InputError("synset is not a plain folder name", path=path, line=number, value=synset)
-        if synset in mapping:
-            raise InputError(f"duplicate synset (first on line {first_line[synset]})", path=path, line=number,
-                             value=synset)
-        mapping[synset] = fields[1].strip() if len(fields) > 1 else synset
-        first_line[synset] = number
-    if not mapping:
-        raise InputError("no synsets", path=path)
-    return mapping
 
 
 def _read_classes(root: Path) -> tuple[list[str], list[str], bool]:
@@ -293,236 +111,6 @@ def _read_classes(root: Path) -> tuple[list[str], list[str], bool]:
     return synsets, names, has_train
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Pascal-VOC XML
-
-
-@dataclass
-class _Node:
-    tag: str
-    line: int
-    children: list["_Node"] = field(default_factory=list)
-    parts: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts).strip()
-
-    def find(self, tag: str) -> "_Node | None":
-        return next((c for c in self.children if c.tag == tag), None)
-
-    def findall(self, tag: str) -> list["_Node"]:
-        return [c for c in self.children if c.tag == tag]
-
-
-def _parse_xml(path: Path) -> _Node:
-    """A minimal element tree with 1-based line numbers; DTDs are refused (no entity expansion)."""
-    parser = xml.parsers.expat.ParserCreate()
-    stack: list[_Node] = []
-    roots: list[_Node] = []
-
-    def start(tag: str, _attrs: dict) -> None:
-        node = _Node(tag, parser.CurrentLineNumber)
-        (stack[-1].children if stack else roots).append(node)
-        stack.append(node)
-
-    def end(_tag: str) -> None:
-        stack.pop()
-
-    def data(text: str) -> None:
-        if stack:
-            stack[-1].parts.append(text)
-
-    def doctype(*_args) -> None:
-        raise InputError("XML document type declarations are not accepted", path=path,
-                         line=parser.CurrentLineNumber)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = data
-    parser.StartDoctypeDeclHandler = doctype
-    try:
-        with open(path, "rb") as f:
-            parser.ParseFile(f)
-    except xml.parsers.expat.ExpatError as e:
-        what = xml.parsers.expat.ErrorString(e.code)
-        raise InputError(f"malformed XML: {what} (column {e.offset + 1})", path=path, line=e.lineno) from None
-    return roots[0]
-
-
-def _child_text(node: _Node, tag: str, *, path: Path) -> tuple[str, int]:
-    child = node.find(tag)
-    if child is None:
-        raise InputError(f"<{node.tag}> has no <{tag}>", path=path, line=node.line)
-    return child.text, child.line
-
-
-def read_voc_annotation(path: str | os.PathLike) -> ValAnnotation:
-    """Read one ILSVRC Pascal-VOC XML file (format in the module docstring).
-
-    The image is the one ``<filename>`` names (extension optional); without ``<filename>`` it is the XML file's
-    own name. ``<size>`` is optional.
-
-    Raises:
-        InputError: malformed XML (file and parser line), a ``<filename>`` that is a path or differs from the XML
-            file name, no ``<object>``, or a missing or non-integer field (file, line, value).
-    """
-    path = Path(path)
-    root = _parse_xml(path)
-    if root.tag != "annotation":
-        raise InputError("not a Pascal-VOC annotation (root element is not <annotation>)", path=path, line=root.line,
-                         value=root.tag)
-    own_name = _strip_image_extension(path.stem) if path.suffix.lower() == ".xml" else path.name
-    filename = root.find("filename")
-    if filename is not None and filename.text:
-        name = _bare_image_name(filename.text, path=path, line=filename.line)
-        if name != own_name:
-            raise InputError(f"<filename> disagrees with the XML file name {path.name}", path=path,
-                             line=filename.line, value=filename.text)
-        line = filename.line
-    else:
-        name = _bare_image_name(own_name, path=path, line=root.line)
-        line = root.line
-
-    size = size_line = None
-    size_node = root.find("size")
-    if size_node is not None:
-        width_text, width_line = _child_text(size_node, "width", path=path)
-        height_text, height_line = _child_text(size_node, "height", path=path)
-        size = (_coordinate(width_text, path=path, line=width_line, name="width"),
-                _coordinate(height_text, path=path, line=height_line, name="height"))
-        size_line = size_node.line
-
-    objects = []
-    for obj in root.findall("object"):
-        synset, synset_line = _child_text(obj, "name", path=path)
-        if not synset:
-            raise InputError("empty object <name>", path=path, line=synset_line, value=synset)
-        bndbox = obj.find("bndbox")
-        if bndbox is None:
-            raise InputError("<object> has no <bndbox>", path=path, line=obj.line)
-        coords = []
-        for tag in _COORDS:
-            text, text_line = _child_text(bndbox, tag, path=path)
-            coords.append(_coordinate(text, path=path, line=text_line, name=tag))
-        objects.append(AnnotatedObject(synset=synset, box=tuple(coords), line=synset_line))  # type: ignore[arg-type]
-    if not objects:
-        raise InputError("annotation has no <object>", path=path, line=root.line, value=name)
-    return ValAnnotation(name=name, source=path, line=line, objects=tuple(objects), size=size, size_line=size_line)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# LOC_val_solution.csv
-
-
-def read_val_solution(path: str | os.PathLike) -> list[ValAnnotation]:
-    """Read a ``LOC_val_solution.csv`` file (format in the module docstring), in file order.
-
-    Raises:
-        InputError: a wrong header, a row without ``ImageId,PredictionString``, a PredictionString that is not a
-            non-empty sequence of 5-field groups, a non-integer coordinate, a duplicate ImageId, or an ImageId that
-            is a path (file, line, value).
-    """
-    path = Path(path)
-    annotations: list[ValAnnotation] = []
-    first_line: dict[str, int] = {}
-    header_seen = False
-    for number, line in _text_lines(path, encoding="utf-8-sig"):
-        if not header_seen:
-            if line.replace(" ", "") != VAL_SOLUTION_HEADER:
-                raise InputError(f"expected the header '{VAL_SOLUTION_HEADER}'", path=path, line=number, value=line)
-            header_seen = True
-            continue
-        image_id, sep, prediction = line.partition(",")
-        if not sep or "," in prediction:
-            raise InputError("expected 2 fields 'ImageId,PredictionString'", path=path, line=number, value=line)
-        name = _bare_image_name(image_id.strip(), path=path, line=number)
-        if name in first_line:
-            raise InputError(f"duplicate ImageId (first on line {first_line[name]})", path=path, line=number,
-                             value=image_id)
-        tokens = prediction.split()
-        if not tokens or len(tokens) % 5:
-            raise InputError(f"PredictionString must be groups of 5 'synset xmin ymin xmax ymax', got "
-                             f"{len(tokens)} fields", path=path, line=number, value=prediction.strip())
-        objects = []
-        for k in range(0, len(tokens), 5):
-            synset = tokens[k]
-            coords = tuple(_coordinate(t, path=path, line=number, name=n) for t, n in zip(tokens[k + 1:k + 5],
-                                                                                          _COORDS))
-            objects.append(AnnotatedObject(synset=synset, box=coords, line=number))  # type: ignore[arg-type]
-        first_line[name] = number
-        annotations.append(ValAnnotation(name=name, source=path, line=number, objects=tuple(objects)))
-    if not header_seen:
-        raise InputError(f"empty file (expected the header '{VAL_SOLUTION_HEADER}')", path=path)
-    return annotations
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# ImageNetV2 boxes
-
-
-def read_fullsup_boxes(path: str | os.PathLike) -> FullsupBoxes:
-    """Read the box file of an ImageNetV2-style ``train_fullsup`` folder.
-
-    Two forms, told apart by the first line; both hold one box per line, ``image_id,x0,y0,x1,y1``, several lines per
-    image allowed:
-
-    - ``"wsolevaluation"``: the first line is the header ``image_id,x0,y0,x1,y1``. This is wsolevaluation's
-      ``release/ImageNetV2_boxes.txt``, whose ids are ``<class index>/<k>.jpeg`` relative to the ImageNetV2 folder
-      (``0/0.jpeg`` ... ``999/9.jpeg``, the ``val2/<class>/<k>.jpeg`` names of its ``metadata/ILSVRC/val`` files
-      without ``val2/``). Its values really are ``x0,y0,x1,y1`` corners: in every row x1 >= x0 and y1 >= y0, values
-      reach the image width (``0,0,500,280`` for a 500-pixel-wide image) and equal the boxes of wsolevaluation's
-      ``metadata/ILSVRC/val/localization.txt`` except that there x1, y1 are clipped to ``width - 1``,
-      ``height - 1``. (Unlike ``release/CUBV2_boxes.txt``, whose values are ``x,y,w,h`` under the same header;
-      an inverted box in a file with this header is reported with that hint.)
-    - ``"metadata"``: no header, the ``localization.txt`` box format of :mod:`wsol.data.metadata` (as written by
-      ``wsol prepare``, or wsolevaluation's ``metadata/ILSVRC/val/localization.txt``).
-
-    In either form, when every id starts with ``val2/`` (wsolevaluation's metadata names) the prefix is removed and
-    recorded in :attr:`FullsupBoxes.stripped_prefix`. Ids are then relative to the fullsup folder.
-
-    Raises:
-        InputError: an unknown header, a line without 5 fields, a non-integer coordinate, an inverted box or an
-            id that is not a safe relative path (file, line, value).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("fullsup box file not found", path=path)
-    form: str | None = None
-    rows: list[FullsupBox] = []
-    for number, line in _text_lines(path, encoding="utf-8-sig"):
-        if form is None:
-            if line.replace(" ", "") == FULLSUP_BOXES_HEADER:
-                form = "wsolevaluation"
-                continue
-            form = "metadata"
-            fields = line.split(",")
-            if len(fields) != 5 or not all(f.strip().lstrip("-").isdigit() for f in fields[1:]):
-                raise InputError(f"unknown box file format: expected the header '{FULLSUP_BOXES_HEADER}' or "
-                                 "lines 'image_id,x0,y0,x1,y1'", path=path, line=number, value=line)
-        fields = line.split(",")
-        if len(fields) != 5:
-            raise InputError(f"expected 5 fields 'image_id,x0,y0,x1,y1', got {len(fields)}", path=path, line=number,
-                             value=line)
-        image_id = _checked_id(fields[0].strip(), path=path, line=number)
-        box = tuple(_coordinate(t, path=path, line=number, name=n) for t, n in zip(fields[1:],
-                                                                                  ("x0", "y0", "x1", "y1")))
-        x0, y0, x1, y1 = box
-        if x0 > x1 or y0 > y1:
-            hint = (" (this converter reads x0,y0,x1,y1 corners; wsolevaluation's CUBV2_boxes.txt holds x,y,w,h "
-                    "under the same header)") if form == "wsolevaluation" else ""
-            raise InputError(f"box is inverted (needs x0<=x1, y0<=y1){hint}", path=path, line=number,
-                             value=",".join(fields[1:]))
-        rows.append(FullsupBox(image_id=image_id, box=box, line=number))  # type: ignore[arg-type]
-    if not rows:
-        raise InputError("no boxes in fullsup box file", path=path)
-    result = FullsupBoxes(path=path, form=form or "metadata", rows=rows)
-    if all(r.image_id.startswith(WSOLEVAL_V2_PREFIX) for r in rows):
-        result.rows = [FullsupBox(r.image_id[len(WSOLEVAL_V2_PREFIX):], r.box, r.line) for r in rows]
-        result.stripped_prefix = WSOLEVAL_V2_PREFIX
-    return result
-
-
 def _class_index(folder: str, num_classes: int, *, path: Path | str, line: int | None = None) -> int:
     if not folder.isdigit() or not folder.isascii() or int(folder) >= num_classes:
         raise InputError(f"not a class index 0..{num_classes - 1}", path=path, line=line, value=folder)
@@ -531,39 +119,6 @@ def _class_index(folder: str, num_classes: int, *, path: Path | str, line: int |
 
 # ----------------------------------------------------------------------------------------------------------------
 # Conversion
-
-
-def _select_per_class(ids: Sequence[str], labels: dict[str, int], per_class: int, *, seed: int) -> list[str]:
-    """``per_class`` ids of each class (all of a smaller class), chosen with ``default_rng(seed)``, in input order."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    by_class: dict[int, list[str]] = {}
-    for i in ids:
-        by_class.setdefault(labels[i], []).append(i)
-    chosen: set[str] = set()
-    for label in sorted(by_class):
-        members = by_class[label]
-        if len(members) <= per_class:
-            chosen.update(members)
-        else:
-            chosen.update(members[j] for j in rng.choice(len(members), size=per_class, replace=False))
-    return [i for i in ids if i in chosen]
-
-
-def _probe(items: Sequence[tuple[str, Path]], *, split: str, skip_bad: bool, progress: bool,
-           skipped: list[SkippedImage]) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """Sizes of ``(image id, path)`` items; bad images are skipped (and recorded) or raise."""
-    results = probe_sizes([p for _, p in items], skip_bad=skip_bad, progress=progress, desc=f"{split} image headers")
-    kept: list[str] = []
-    sizes: dict[str, tuple[int, int]] = {}
-    for (image_id, _), result in zip(items, results):
-        if isinstance(result, InputError):
-            skipped.append(SkippedImage(split=split, image_id=image_id, reason=str(result)))
-            continue
-        kept.append(image_id)
-        sizes[image_id] = result
-    return kept, sizes
 
 
 def _missing(error: InputError, *, split: str, image_id: str, skip_bad: bool, skipped: list[SkippedImage]) -> None:
@@ -582,14 +137,14 @@ def _prepare_train(root: Path, synsets: list[str], *, train_proxy: int, seed: in
         if not names:
             logger.warning("train/%s holds no images", synset)
         for name in names:
-            image_id = _checked_id(f"train/{synset}/{name}", path=folder / name)
+            image_id = require_image_id(f"train/{synset}/{name}", path=folder / name)
             ids.append(image_id)
             labels[image_id] = label
     logger.info("train: %d images in %d classes", len(ids), len(synsets))
     if train_proxy:
-        ids = _select_per_class(ids, labels, train_proxy, seed=seed)
+        ids = select_per_class(ids, labels, train_proxy, seed=seed)
         logger.info("train proxy: kept %d images (%d per class, seed %d)", len(ids), train_proxy, seed)
-    kept, sizes = _probe([(i, root / i) for i in ids], split=TRAIN, skip_bad=skip_bad, progress=progress,
+    kept, sizes = probe_split([(i, root / i) for i in ids], split=TRAIN, skip_bad=skip_bad, progress=progress,
                          skipped=skipped)
     return Metadata(image_ids=kept, labels={i: labels[i] for i in kept}, sizes=sizes)
 
@@ -648,7 +203,7 @@ def _prepare_val(root: Path, class_of: dict[str, int], *, val_annotations: str |
                              path=val_dir / sub)
     file_of: dict[str, str] = {}
     for name in _image_names(val_dir):
-        stem = _strip_image_extension(name)
+        stem = strip_image_extension(name)
         if stem in file_of:
             raise InputError(f"two val images with the same name ({file_of[stem]})", path=val_dir / name, value=name)
         file_of[stem] = name
@@ -680,7 +235,7 @@ def _prepare_val(root: Path, class_of: dict[str, int], *, val_annotations: str |
             _missing(InputError("annotated image missing from val/", path=ann.source, line=ann.line, value=name),
                      split=TEST, image_id=f"val/{name}.JPEG", skip_bad=skip_bad, skipped=skipped)
             continue
-        image_id = _checked_id(f"val/{file_of[name]}", path=val_dir / file_of[name])
+        image_id = require_image_id(f"val/{file_of[name]}", path=val_dir / file_of[name])
         labels[image_id] = label
         ann_of[image_id] = ann
         items.append((image_id, val_dir / file_of[name]))
@@ -688,7 +243,7 @@ def _prepare_val(root: Path, class_of: dict[str, int], *, val_annotations: str |
         if stem not in by_name:
             raise InputError(f"val image has no annotation in {source}", path=val_dir / name, value=name)
 
-    kept, sizes = _probe(items, split=TEST, skip_bad=skip_bad, progress=progress, skipped=skipped)
+    kept, sizes = probe_split(items, split=TEST, skip_bad=skip_bad, progress=progress, skipped=skipped)
     boxes: dict[str, list[Box]] = {}
     for image_id in kept:
         ann = ann_of[image_id]
@@ -697,7 +252,7 @@ def _prepare_val(root: Path, class_of: dict[str, int], *, val_annotations: str |
                              f"({sizes[image_id][0]}x{sizes[image_id][1]})", path=ann.source, line=ann.size_line,
                              value=f"{ann.size[0]}x{ann.size[1]}")
         for obj in ann.objects:
-            _check_box(obj.box, sizes[image_id], path=ann.source, line=obj.line, image_id=image_id)
+            require_box(obj.box, sizes[image_id], path=ann.source, line=obj.line, image_id=image_id)
         boxes[image_id] = [obj.box for obj in ann.objects]
     logger.info("test: %d images, %d boxes", len(kept), sum(len(b) for b in boxes.values()))
     return Metadata(image_ids=kept, labels={i: labels[i] for i in kept}, sizes=sizes, boxes=boxes)
@@ -709,7 +264,7 @@ def _prepare_fullsup(fullsup_root: Path, boxes_path: Path, num_classes: int, *, 
     for folder in _subfolders(fullsup_root):
         label = _class_index(folder, num_classes, path=fullsup_root / folder)
         for name in _image_names(fullsup_root / folder):
-            listed[_checked_id(f"{folder}/{name}", path=fullsup_root / folder / name)] = label
+            listed[require_image_id(f"{folder}/{name}", path=fullsup_root / folder / name)] = label
     if not listed:
         raise InputError("no images in <class index>/ folders of the fullsup folder", path=fullsup_root)
 
@@ -739,11 +294,11 @@ def _prepare_fullsup(fullsup_root: Path, boxes_path: Path, num_classes: int, *, 
             raise InputError(f"fullsup image has no box in {boxes_path}", path=fullsup_root / image_id,
                              value=image_id)
 
-    kept, sizes = _probe(items, split=TRAIN_FULLSUP, skip_bad=skip_bad, progress=progress, skipped=skipped)
+    kept, sizes = probe_split(items, split=TRAIN_FULLSUP, skip_bad=skip_bad, progress=progress, skipped=skipped)
     boxes: dict[str, list[Box]] = {}
     for image_id in kept:
         for row in boxes_of[image_id]:
-            _check_box(row.box, sizes[image_id], path=boxes_path, line=row.line, image_id=image_id)
+            require_box(row.box, sizes[image_id], path=boxes_path, line=row.line, image_id=image_id)
         boxes[image_id] = [row.box for row in boxes_of[image_id]]
     logger.info("train_fullsup: %d images, %d boxes (%s form)", len(kept), sum(len(b) for b in boxes.values()),
                 parsed.form)
@@ -823,10 +378,12 @@ def prepare_imagenet(root: str | os.PathLike, *, val_annotations: str | os.PathL
     splits[TEST] = PreparedSplit(test, root)
     if skipped:
         logger.warning("skipped %d bad image(s); listed in dataset.json", len(skipped))
-    return PreparedDataset(dataset="imagenet", class_names=class_names, splits=splits, skipped=skipped, notes=notes)
+    return PreparedDataset(dataset="imagenet", class_names=class_names, splits=splits, skipped=skipped, notes=notes,
+                           root=root)
 
 
 __all__ = [
     "prepare_imagenet", "read_synset_mapping", "read_voc_annotation", "read_val_solution", "read_fullsup_boxes",
-    "AnnotatedObject", "ValAnnotation", "FullsupBox", "FullsupBoxes", "IMAGE_EXTENSIONS",
+    "AnnotatedObject", "ValAnnotation", "FullsupBox", "FullsupBoxes", "IMAGE_EXTENSIONS", "SYNSET_MAPPING_FILE",
+    "VAL_SOLUTION_FILE", "VAL_SOLUTION_HEADER", "FULLSUP_BOXES_FILE", "FULLSUP_BOXES_HEADER", "WSOLEVAL_V2_PREFIX",
 ]

@@ -1,4 +1,5 @@
-"""Image files: safe id -> path resolution, sizes from headers, integrity checks, decoding.
+"""Image files: which file names are images, safe id -> path resolution, sizes from headers, integrity checks,
+decoding.
 
 Image ids come from metadata written by others, so every id is resolved with :func:`resolve_image_path`, which
 refuses absolute ids, ``..`` and symbolic links that lead outside the dataset root.
@@ -11,8 +12,11 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from wsol.data.metadata import check_image_id
+from wsol.data.metadata import require_image_id
 from wsol.errors import InputError
+
+#: Extensions (lower case) of the files taken as images when a folder is listed (ImageNet trees, OOD folders).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpeg", ".jpg", ".png")
 
 #: How many bytes at the end of a JPEG are searched for the end-of-image marker (encoders may pad after it).
 _JPEG_TAIL_BYTES = 4096
@@ -31,15 +35,25 @@ def resolve_image_path(root: str | os.PathLike, image_id: str, *, source: str | 
     Raises:
         InputError: the id is absolute, climbs out with ``..``, or resolves (through symbolic links) outside root.
     """
-    reason = check_image_id(image_id)
-    if reason is not None:
-        raise InputError(reason, path=source, line=line, value=image_id)
+    require_image_id(image_id, path=source, line=line)
     root_real = os.path.realpath(root)
     path = os.path.realpath(os.path.join(root_real, *image_id.split("/")))
     if os.path.commonpath([root_real, path]) != root_real:
         raise InputError(f"image id resolves outside the dataset root {root_real}", path=source, line=line,
                          value=image_id)
     return Path(path)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file name is taken as an image: an :data:`IMAGE_EXTENSIONS` extension in any letter case, and not
+    hidden (names starting with ``.``, such as macOS ``._*`` resource forks, are not)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def strip_image_extension(name: str) -> str:
+    """``name`` without its extension when that is an :data:`IMAGE_EXTENSIONS` one (any letter case)."""
+    stem, ext = os.path.splitext(name)
+    return stem if ext.lower() in IMAGE_EXTENSIONS else name
 
 
 def read_image_size(path: str | os.PathLike) -> tuple[int, int]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from wsol.data.textfiles import text_lines
 from wsol.errors import InputError
 from wsol.fileio import atomic_write_text
 
@@ -127,6 +128,42 @@ def check_image_id(image_id: str) -> str | None:
     return None
 
 
+def require_image_id(image_id: str, *, path: str | os.PathLike | None = None, line: int | None = None) -> str:
+    """``image_id`` itself when it can be an image id (see :func:`check_image_id`).
+
+    Args:
+        image_id: the candidate id.
+        path, line: where it came from, for the error message.
+
+    Raises:
+        InputError: why it cannot, with ``path``, ``line`` and the id.
+    """
+    reason = check_image_id(image_id)
+    if reason is not None:
+        raise InputError(reason, path=path, line=line, value=image_id)
+    return image_id
+
+
+def box_problem(box: Box, size: tuple[int, int], *, image_id: str | None = None) -> str | None:
+    """Why ``box`` breaks the box rule of the module docstring in an image of ``size``, or ``None`` when it keeps it.
+
+    Args:
+        box: ``(x0, y0, x1, y1)``.
+        size: ``(width, height)`` of the image.
+        image_id: named in the reason when given.
+
+    Returns:
+        ``"box is inverted (needs x0<=x1, y0<=y1)"`` or ``"box outside the WxH image"`` (with the id), or ``None``.
+    """
+    x0, y0, x1, y1 = box
+    width, height = size
+    if 0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height:
+        return None
+    if x0 > x1 or y0 > y1:
+        return f"box{'' if image_id is None else ' of ' + image_id} is inverted (needs x0<=x1, y0<=y1)"
+    return f"box outside the {width}x{height} image{'' if image_id is None else ' ' + image_id}"
+
+
 class _Problems:
     """Collects problems; raises the first one at once when ``strict``."""
 
@@ -138,18 +175,6 @@ class _Problems:
         if self.strict:
             raise error
         self.items.append(error)
-
-
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Non-empty lines of a text file with their 1-based numbers, without line endings."""
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            for number, raw in enumerate(f, start=1):
-                line = raw.rstrip("\r\n")
-                if line.strip():
-                    yield number, line
-    except UnicodeDecodeError as e:
-        raise InputError("file is not UTF-8 text", path=path, value=str(e)) from None
 
 
 def _parse_int(text: str, *, path: Path, line: int, name: str, problems: _Problems) -> int | None:
@@ -175,7 +200,7 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
     path = meta_dir / IMAGE_IDS_FILE
     image_ids: list[str] = []
     id_line: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in text_lines(path):
         reason = check_image_id(line)
         if reason is not None:
             problems.add(InputError(reason, path=path, line=number, value=line))
@@ -199,16 +224,21 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
                 problems.add(InputError(f"image id missing from {file_name}", path=meta_dir / IMAGE_IDS_FILE,
                                         line=id_line[image_id], value=image_id))
 
+    def rows(path: Path, header: str) -> Iterator[tuple[int, list[str]]]:
+        """Lines of ``path`` split at commas; a line without the fields of ``header`` is reported and skipped."""
+        count = header.count(",") + 1
+        for number, line in text_lines(path):
+            fields = line.split(",")
+            if len(fields) != count:
+                problems.add(InputError(f"expected {count} fields '{header}', got {len(fields)}", path=path,
+                                        line=number, value=line))
+                continue
+            yield number, fields
+
     # class_labels.txt
     path = meta_dir / CLASS_LABELS_FILE
     labels: dict[str, int] = {}
-    for number, line in _lines(path):
-        fields = line.split(",")
-        if len(fields) != 2:
-            problems.add(InputError(f"expected 2 fields 'image_id,label', got {len(fields)}", path=path,
-                                    line=number, value=line))
-            continue
-        image_id, text = fields
+    for number, (image_id, text) in rows(path, "image_id,label"):
         label = _parse_int(text, path=path, line=number, name="label", problems=problems)
         if label is None or not known_id(image_id, path=path, line=number):
             continue
@@ -225,15 +255,9 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
     # image_sizes.txt
     path = meta_dir / IMAGE_SIZES_FILE
     sizes: dict[str, tuple[int, int]] = {}
-    for number, line in _lines(path):
-        fields = line.split(",")
-        if len(fields) != 3:
-            problems.add(InputError(f"expected 3 fields 'image_id,width,height', got {len(fields)}", path=path,
-                                    line=number, value=line))
-            continue
-        image_id = fields[0]
-        width = _parse_int(fields[1], path=path, line=number, name="width", problems=problems)
-        height = _parse_int(fields[2], path=path, line=number, name="height", problems=problems)
+    for number, (image_id, width_text, height_text) in rows(path, "image_id,width,height"):
+        width = _parse_int(width_text, path=path, line=number, name="width", problems=problems)
+        height = _parse_int(height_text, path=path, line=number, name="height", problems=problems)
         if width is None or height is None or not known_id(image_id, path=path, line=number):
             continue
         if image_id in sizes:
@@ -255,7 +279,7 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
         box_lines: dict[str, list[Box]] = {}
         mask_lines: dict[str, list[str]] = {}
         ignores: dict[str, str | None] = {}
-        for number, line in _lines(path):
+        for number, line in text_lines(path):
             fields = line.split(",")
             line_kind = {5: "boxes", 3: "masks"}.get(len(fields))
             if line_kind is None:
@@ -276,15 +300,12 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
                           for t, n in zip(fields[1:], names)]
                 if any(v is None for v in values) or not known_id(image_id, path=path, line=number):
                     continue
-                x0, y0, x1, y1 = values  # type: ignore[misc]
-                if image_id in sizes:
-                    width, height = sizes[image_id]
-                    if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
-                        what = ("box is inverted (needs x0<=x1, y0<=y1)" if x0 > x1 or y0 > y1
-                                else f"box outside the {width}x{height} image")
-                        problems.add(InputError(what, path=path, line=number, value=f"{x0},{y0},{x1},{y1}"))
-                        continue
-                box_lines.setdefault(image_id, []).append((x0, y0, x1, y1))
+                box = tuple(values)  # type: ignore[arg-type]
+                what = box_problem(box, sizes[image_id]) if image_id in sizes else None  # type: ignore[arg-type]
+                if what is not None:
+                    problems.add(InputError(what, path=path, line=number, value=",".join(map(str, box))))
+                    continue
+                box_lines.setdefault(image_id, []).append(box)  # type: ignore[arg-type]
             else:
                 _, mask_path, ignore_path = fields
                 if not known_id(image_id, path=path, line=number):
@@ -354,9 +375,7 @@ def find_split_dirs(meta_root: str | os.PathLike) -> list[Path]:
 def format_metadata(meta: Metadata) -> dict[str, str]:
     """The text of each metadata file (file name -> content) for ``meta``; validates ids first."""
     for number, image_id in enumerate(meta.image_ids, start=1):
-        reason = check_image_id(image_id)
-        if reason is not None:
-            raise InputError(reason, path=f"<metadata image {number}>", value=image_id)
+        require_image_id(image_id, path=f"<metadata image {number}>")
     files = {
         IMAGE_IDS_FILE: "".join(f"{i}\n" for i in meta.image_ids),
         CLASS_LABELS_FILE: "".join(f"{i},{meta.labels[i]}\n" for i in meta.image_ids),
@@ -390,7 +409,7 @@ def write_metadata(meta: Metadata, meta_dir: str | os.PathLike) -> None:
 
 
 __all__ = [
-    "Box", "MaskAnnotation", "Metadata", "check_image_id", "read_metadata", "check_metadata", "write_metadata",
-    "format_metadata", "find_split_dirs", "IMAGE_IDS_FILE", "CLASS_LABELS_FILE", "IMAGE_SIZES_FILE",
-    "LOCALIZATION_FILE",
+    "Box", "MaskAnnotation", "Metadata", "check_image_id", "require_image_id", "box_problem", "read_metadata",
+    "check_metadata", "write_metadata", "format_metadata", "find_split_dirs", "IMAGE_IDS_FILE", "CLASS_LABELS_FILE",
+    "IMAGE_SIZES_FILE", "LOCALIZATION_FILE",
 ]
