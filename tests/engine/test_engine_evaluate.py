@@ -11,7 +11,9 @@ import torchvision
 
 from wsol.cli.main import main
 from wsol.config import preset_config
-from wsol.engine.evaluate import EvalSettings, infer_arch, load_model_for_eval, score_map_path
+from wsol.engine.evaluate import EvalSettings
+from wsol.localization.scoremaps import score_map_path
+from wsol.models.loading import infer_arch, load_model
 from wsol.engine.train import RunFiles, fit
 from wsol.errors import InputError
 
@@ -92,19 +94,19 @@ def test_foreign_state_dicts_load(tmp_path):
     tv = torchvision.models.resnet18(num_classes=10)
     plain = tmp_path / "tv.pth"
     torch.save(tv.state_dict(), plain)
-    loaded = load_model_for_eval(plain)
+    loaded = load_model(plain)
     assert (loaded.arch, loaded.num_classes, loaded.kind) == ("resnet18", 10, "state-dict")
     assert torch.equal(loaded.model.fc.weight, tv.fc.weight)
     wrapped = tmp_path / "ddp.pth"  # DataParallel prefix, wsolevaluation-style wrapper
     torch.save({"architecture": "resnet50", "epoch": 3,
                 "state_dict": {"module." + k: v for k, v in torchvision.models.resnet50(num_classes=4)
                                .state_dict().items()}}, wrapped)
-    assert load_model_for_eval(wrapped).arch == "resnet50"
+    assert load_model(wrapped).arch == "resnet50"
     assert infer_arch({"x.weight": torch.zeros(1)}) is None
     nofc = tmp_path / "nofc.pth"
     torch.save({k: v for k, v in tv.state_dict().items() if not k.startswith("fc.")}, nofc)
     with pytest.raises(InputError, match="no classifier"):
-        load_model_for_eval(nofc)
+        load_model(nofc)
 
 
 class _Evil:
@@ -117,7 +119,7 @@ def test_malicious_pickle_is_refused(tmp_path, capsys):
     with open(path, "wb") as f:
         pickle.dump({"state_dict": _Evil()}, f)
     with pytest.raises(InputError, match="refused to load"):
-        load_model_for_eval(path)
+        load_model(path)
     assert main(["evaluate", str(path), "--metadata", str(tmp_path), "--out", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert "refused to load" in err and "pwned" not in err

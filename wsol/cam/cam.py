@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from wsol.cam.registry import CAMS
 from wsol.models.base import WSOLModel
 
 
@@ -64,3 +65,9 @@ def class_activation_maps(model: WSOLModel, images: Tensor, classes: Optional[Te
     if top > 0:
         classes = logits.topk(min(top, logits.shape[1]), dim=1).indices
     return logits, cam_from_features(features, model.classifier.weight, classes)
+
+
+@CAMS.register("cam")
+def cam_method(model: WSOLModel, images: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """Plain CAM (Zhou et al.): classifier weights x feature map, one forward pass, no hooks."""
+    return class_activation_maps(model, images, classes)

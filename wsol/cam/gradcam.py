@@ -12,6 +12,8 @@ from typing import Optional, Union
 import torch
 from torch import Tensor, nn
 
+from wsol.cam.registry import CAMS
+
 
 def _find_layer(model: nn.Module, layer: Union[str, nn.Module, None]) -> nn.Module:
     if isinstance(layer, nn.Module):
@@ -86,3 +88,15 @@ def grad_cam(model: nn.Module, images: Tensor, classes: Optional[Tensor] = None,
             weights = g.mean(dim=(2, 3), keepdim=True)
         maps = (weights * a).sum(dim=1).clamp(min=0)
     return logits.detach(), maps
+
+
+@CAMS.register("gradcam")
+def gradcam_method(model: nn.Module, images: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """Grad-CAM (Selvaraju et al.) at the model's CAM layer, gradients to that layer only."""
+    return grad_cam(model, images, classes)
+
+
+@CAMS.register("gradcam++")
+def gradcam_plus_method(model: nn.Module, images: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
+    """Grad-CAM++ (Chattopadhay et al.) at the model's CAM layer."""
+    return grad_cam(model, images, classes, plus=True)

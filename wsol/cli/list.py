@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import argparse
 
-from wsol.cli.main import add_common_flags
+from wsol.cli.flags import add_common_flags
 
-KINDS = ("models", "methods", "presets")
+KINDS = ("models", "methods", "cams", "detectors", "presets")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("list", help="list models, methods or presets",
-                              description="List the registered models, training methods or presets.")
+    p = subparsers.add_parser("list", help="list models, methods, CAM methods, OOD detectors or presets",
+                              description="List the registered models, training methods, CAM methods, OOD "
+                                          "detectors or presets (plugins' included).")
     p.add_argument("kind", choices=KINDS)
     add_common_flags(p)
     p.set_defaults(run=_run)
@@ -38,6 +39,17 @@ def _run(args: argparse.Namespace) -> int:
             params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
             opts = ", ".join(f"{p.name}={p.default!r}" for p in params)
             print(f"{name:16s} {_first_line(cls.__doc__)}  [options: {opts or 'none'}]")
+    elif args.kind in ("cams", "detectors"):
+        from wsol.cam import CAMS
+        from wsol.ood.detectors import DETECTORS
+
+        if args.kind == "cams":
+            for name in CAMS.names():
+                print(f"{name:14s} {_first_line(CAMS.get(name).__doc__)}")
+        for name in DETECTORS.names() if args.kind == "detectors" else ():
+            det = DETECTORS.get(name)
+            opts = ", ".join(det.option_names()) or "none"
+            print(f"{name:14s} {_first_line(det.fn.__doc__)}  [options: {opts}]")
     else:
         from wsol.config import PRESETS
 

@@ -5,17 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from wsol.cli.main import add_common_flags
-
-
-def _iou(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"IoU threshold must be an integer percentage, got {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"IoU threshold must lie in 1..100, got {value}")
-    return value
+from wsol.cli.flags import add_common_flags, add_out_flag, iou_percent
 
 
 def add_parser(subparsers) -> None:
@@ -32,7 +22,7 @@ def add_parser(subparsers) -> None:
                    help="named scoring protocol (default: wsolevaluation, the published one)")
     p.add_argument("--interval", type=float, default=None,
                    help="threshold grid numpy.arange(0, 1, INTERVAL) (default: the protocol's, 0.01)")
-    p.add_argument("--iou", type=_iou, nargs="+", default=None, metavar="DELTA",
+    p.add_argument("--iou", type=iou_percent, nargs="+", default=None, metavar="DELTA",
                    help="IoU thresholds in percent for the all-contour curves (default: 30 50 70)")
     p.add_argument("--predictions", type=Path, metavar="FILE",
                    help="JSON {image_id: [top-5 class indices, best first]} for Top-1/Top-5 Loc")
@@ -42,29 +32,23 @@ def add_parser(subparsers) -> None:
                    help="choose the threshold on this held-out split (train_fullsup) and report this split at it")
     p.add_argument("--workers", type=int, default=1, help="worker processes (same result for any count)")
     p.add_argument("--per-image", action="store_true", help="include per-image best IoU and boxes")
-    p.add_argument("--out", type=Path, required=True, metavar="RESULTS_JSON")
+    add_out_flag(p)
     add_common_flags(p)
     p.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from wsol.data.prepare import read_dataset_info
     from wsol.errors import InputError
     from wsol.fileio import atomic_write_json
     from wsol.localization.engine import score_directory
 
     if args.workers < 1:
         raise InputError("--workers must be at least 1", value=args.workers)
-    mask_root = args.mask_root
-    if mask_root is None:
-        info = read_dataset_info(args.metadata.parent) or {}
-        mask_root = info.get("splits", {}).get(args.metadata.name, {}).get("mask_root")
     start = time.perf_counter()
     results = score_directory(args.scoremap_dir, args.metadata, interval=args.interval, iou_thresholds=args.iou,
-                              protocol=args.protocol, predictions=args.predictions, mask_root=mask_root,
+                              protocol=args.protocol, predictions=args.predictions, mask_root=args.mask_root,
                               calibrate_on=None if args.calibrate_on is None else tuple(args.calibrate_on),
                               workers=args.workers, per_image=args.per_image)
-    results["metadata"] = str(args.metadata)
     atomic_write_json(args.out, results)
     if "pxap" in results:
         summary = f"PxAP {results['pxap']:.2f}"

@@ -10,8 +10,6 @@ merged at the end (integer counts: the result does not depend on the number of t
 """
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import queue
 import threading
@@ -24,117 +22,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from wsol.cam import class_activation_maps, grad_cam, resize_and_normalize
-from wsol.data.datasets import WSOLDataset
+from wsol.cam import CAMS, resize_and_normalize
+from wsol.data.datasets import WSOLDataset, collate
 from wsol.errors import InputError
-from wsol.fileio import atomic_write_bytes
-from wsol.localization.metrics import BoxAccumulator, MaskAccumulator
-from wsol.models.base import MODELS, WSOLModel
-from wsol.models.builder import build_model
-from wsol.models.weights import load_state_dict_checked
-
-CAM_METHODS = ("cam", "gradcam", "gradcam++")
-
-
-# ------------------------------------------------------------------------------------------------ model loading
-@dataclass
-class LoadedModel:
-    """A model ready for evaluation and where it came from.
-
-    Attributes:
-        model: the network (on the CPU, eval mode).
-        arch: registered model name.
-        num_classes: size of the classifier.
-        large_feature_map: the variant built.
-        kind: ``"wsol-checkpoint"`` (from ``wsol train``) or ``"state-dict"`` (torchvision / wsolevaluation layout).
-        sha256: hex digest of the file.
-        image_size: the training input size recorded in a ``wsol train`` checkpoint, else ``None``.
-    """
-
-    model: WSOLModel
-    arch: str
-    num_classes: int
-    large_feature_map: bool
-    kind: str
-    sha256: str
-    image_size: Optional[int] = None
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def infer_arch(state: dict[str, torch.Tensor]) -> Optional[str]:
-    """Guess the registered architecture from state-dict keys (``None`` when unsure)."""
-    keys = set(state)
-    if any(k.startswith("SPG_A3") or k.startswith("Mixed_6e") for k in keys):
-        return "inception_v3"
-    if "conv6.weight" in keys or any(k.startswith("features.28") for k in keys):
-        return "vgg16"
-    if any(k.startswith("block5.") for k in keys):
-        return "digits_net"
-    if any(k.startswith("block4.") for k in keys):
-        return "digits_cnn"
-    if "layer1.0.conv3.weight" in keys:
-        return "resnet50"
-    if "layer1.0.conv1.weight" in keys:
-        return "resnet18"
-    return None
-
-
-def load_model_for_eval(path: str | os.PathLike, *, arch: Optional[str] = None,
-                        large_feature_map: Optional[bool] = None) -> LoadedModel:
-    """Build and fill a model from a ``wsol train`` checkpoint or a plain state dict (``weights_only=True``).
-
-    The class count comes from the classifier's weight; the architecture from the checkpoint, ``arch`` or the keys.
-
-    Raises:
-        InputError: unreadable file, refused pickle, unknown architecture, no classifier, weights that do not fit.
-    """
-    from wsol.models.weights import read_state_dict
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("checkpoint not found", path=path)
-    digest = sha256_file(path)
-    options: dict[str, Any] = {}
-    kind = "state-dict"
-    image_size: Optional[int] = None
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raw = None  # read_state_dict below gives the precise error
-    if isinstance(raw, dict) and raw.get("format") == "wsol-train-checkpoint":
-        kind = "wsol-checkpoint"
-        config = raw.get("config", {})
-        arch = arch or raw.get("arch")
-        options = dict(config.get("model", {}))
-        image_size = int(config["image_size"]) if "image_size" in config else None
-        if large_feature_map is None:
-            large_feature_map = bool(config.get("large_feature_map", False))
-        state = {k: v for k, v in raw["model"].items()}
-    else:
-        state = read_state_dict(path)
-    arch = arch or infer_arch(state)
-    if arch is None:
-        raise InputError("cannot tell the architecture from the weights; pass --arch", path=path,
-                         value=f"one of {', '.join(MODELS.names())}")
-    if arch not in MODELS:
-        raise InputError("unknown architecture", path=path, value=f"{arch} (valid: {', '.join(MODELS.names())})")
-    weight = state.get("fc.weight", state.get("module.fc.weight"))
-    if weight is None or weight.ndim != 2:
-        raise InputError("the weights have no classifier (fc.weight); CAMs need one", path=path)
-    num_classes = int(weight.shape[0])
-    model = build_model(arch, num_classes=num_classes, large_feature_map=bool(large_feature_map), **options)
-    load_state_dict_checked(model, state, source=str(path))
-    model.eval()
-    return LoadedModel(model=model, arch=arch, num_classes=num_classes, large_feature_map=bool(large_feature_map),
-                       kind=kind, sha256=digest, image_size=image_size)
+from wsol.localization.metrics import BoxAccumulator, MaskAccumulator, make_accumulator
+from wsol.localization.scoremaps import save_score_map
+from wsol.models.base import WSOLModel
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -143,7 +36,7 @@ class EvalSettings:
     """How to evaluate.
 
     Attributes:
-        cam: ``"cam"``, ``"gradcam"`` or ``"gradcam++"``.
+        cam: a registered CAM method (:data:`wsol.cam.CAMS`: ``"cam"``, ``"gradcam"``, ``"gradcam++"``, plugins').
         protocol, interval, iou_thresholds: scoring (see :class:`~wsol.localization.metrics.BoxAccumulator`).
         image_size: side of the network input and of the score maps (wsolevaluation: 224).
         batch_size: images per forward pass.
@@ -163,8 +56,8 @@ class EvalSettings:
     shard: tuple[int, int] = (0, 1)
 
     def __post_init__(self) -> None:
-        if self.cam not in CAM_METHODS:
-            raise ValueError(f"cam must be one of {', '.join(CAM_METHODS)}; got {self.cam!r}")
+        if self.cam not in CAMS:
+            raise ValueError(f"cam must be one of {', '.join(CAMS.names())}; got {self.cam!r}")
         i, n = self.shard
         if not (isinstance(i, int) and isinstance(n, int) and n >= 1 and 0 <= i < n):
             raise ValueError(f"shard must be (i, n) with 0 <= i < n; got {self.shard!r}")
@@ -183,52 +76,14 @@ class EvalOutcome:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def make_accumulator(kind: str, settings: EvalSettings) -> BoxAccumulator | MaskAccumulator:
-    """A fresh accumulator for a ``"boxes"`` or ``"masks"`` split."""
-    if kind == "boxes":
-        return BoxAccumulator(protocol=settings.protocol, interval=settings.interval,
-                              iou_thresholds=settings.iou_thresholds)
-    from wsol.localization.protocol import get_protocol
-
-    return MaskAccumulator(interval=settings.interval or get_protocol(settings.protocol).interval)
-
-
-def _collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"image": torch.stack([s["image"] for s in samples]),
-                           "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
-                           "image_id": [s["image_id"] for s in samples]}
-    if "mask" in samples[0]:
-        out["mask"] = torch.stack([s["mask"] for s in samples])
-        out["ignore"] = torch.stack([s["ignore"] for s in samples])
-    return out
-
-
-def save_score_map(root: Path, image_id: str, score_map: np.ndarray) -> None:
-    """Write ``root/<image_id>.npy`` atomically, the id's own extension kept (``a/b.jpg`` -> ``a/b.jpg.npy``).
-
-    That is wsolevaluation's layout (``np.save(join(folder, image_id), cam)`` appends ``.npy``), which ``wsol
-    score`` and wsolevaluation's evaluation script read. Image ids are safe relative paths (checked when the
-    metadata is read), so the file stays under ``root``.
-    """
-    target = score_map_path(root, image_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.save(buffer, score_map.astype(np.float64, copy=False), allow_pickle=False)
-    atomic_write_bytes(target, buffer.getvalue())
-
-
-def score_map_path(root: Path, image_id: str) -> Path:
-    """Where :func:`save_score_map` puts the map of ``image_id``."""
-    return root / (image_id + ".npy")
-
-
 class _Scorer:
     """Scoring threads, each with its own accumulator, fed through a bounded queue (backpressure on the model)."""
 
     def __init__(self, kind: str, settings: EvalSettings, meta: Any, save_dir: Optional[Path]) -> None:
         self.kind, self.settings, self.meta, self.save_dir = kind, settings, meta, save_dir
         n = settings.score_threads
-        self.accs = [make_accumulator(kind, settings) for _ in range(max(1, n))]
+        self.accs = [make_accumulator(kind, protocol=settings.protocol, interval=settings.interval,
+                                      iou_thresholds=settings.iou_thresholds) for _ in range(max(1, n))]
         self.score_s = [0.0] * max(1, n)
         self.error: Optional[BaseException] = None
         self.queue: queue.Queue = queue.Queue(maxsize=2 * max(1, n))
@@ -315,8 +170,9 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
     if not indices:
         raise InputError("empty shard: no image to evaluate", value=f"shard {i}/{n} of {len(dataset)} images")
     loader = DataLoader(Subset(dataset, indices), batch_size=settings.batch_size, shuffle=False,
-                        num_workers=settings.workers, collate_fn=_collate, pin_memory=device.type == "cuda")
+                        num_workers=settings.workers, collate_fn=collate, pin_memory=device.type == "cuda")
     model.eval()
+    cam_method = CAMS.get(settings.cam)
     save = Path(save_dir) if save_dir is not None else None
     scorer = _Scorer(kind, settings, dataset.metadata, save)
     size = (settings.image_size, settings.image_size)
@@ -328,10 +184,7 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
             t0 = time.perf_counter()
             images = batch["image"].to(device, non_blocking=True)
             labels = batch["label"].to(device)
-            if settings.cam == "cam":
-                logits, cams = class_activation_maps(model, images, labels)
-            else:
-                logits, cams = grad_cam(model, images, labels, plus=settings.cam == "gradcam++")
+            logits, cams = cam_method(model, images, labels)
             top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices.cpu().numpy()
             maps = resize_and_normalize(cams.float().cpu().numpy(), size)
             model_s += time.perf_counter() - t0
@@ -345,3 +198,256 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
     wall = time.perf_counter() - t_start
     return EvalOutcome(acc, {"model_s": model_s, "score_s": score_s, "wait_s": scorer.wait_s, "wall_s": wall,
                              "images_per_s": len(indices) / max(wall, 1e-9), "num_images": len(indices)})
+
+
+# ------------------------------------------------------------------------------------------------------ the job
+def open_checkpoint(checkpoint: str | os.PathLike, *, arch: Optional[str] = None,
+                    large_feature_map: Optional[bool] = None, device: str | torch.device = "auto",
+                    image_size: Optional[int] = None) -> tuple[Any, torch.device, int]:
+    """The set-up every checkpoint job shares: the loaded model, the device and the input size.
+
+    The size is ``image_size``, else the training size recorded in a ``wsol train`` checkpoint, else 224.
+
+    Returns:
+        ``(loaded, device, image_size)``, ``loaded`` a :class:`wsol.models.loading.LoadedModel` (model on the CPU).
+
+    Raises:
+        InputError: unreadable checkpoint, or a device that is not available (one line).
+    """
+    from wsol.devices import resolve_device
+    from wsol.models.loading import load_model
+
+    loaded = load_model(checkpoint, arch=arch, large_feature_map=large_feature_map)
+    try:
+        dev = resolve_device(device)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    return loaded, dev, image_size or loaded.image_size or 224
+
+
+def open_eval_split(meta_dir: str | os.PathLike, *, image_size: int, images: Optional[str | os.PathLike] = None,
+                    mask_root: Optional[str | os.PathLike] = None) -> WSOLDataset:
+    """A split with boxes or masks, opened with the evaluation transform at ``image_size``.
+
+    Raises:
+        InputError: unreadable metadata, or a split without ``localization.txt``.
+    """
+    from wsol.data.datasets import open_split
+    from wsol.data.metadata import read_metadata
+    from wsol.data.transforms import eval_transform
+
+    meta = read_metadata(meta_dir)
+    if meta.localization not in ("boxes", "masks"):
+        raise InputError("split has no localization.txt (no boxes or masks to score against)", path=meta_dir)
+    return open_split(meta_dir, image_root=images, mask_root=mask_root, localization=meta.localization,
+                      image_size=image_size, transform=eval_transform(image_size=image_size))
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLike, *,
+                        images: Optional[str | os.PathLike] = None, mask_root: Optional[str | os.PathLike] = None,
+                        arch: Optional[str] = None, large_feature_map: Optional[bool] = None, cam: str = "cam",
+                        protocol: str = "wsolevaluation", interval: Optional[float] = None,
+                        iou_thresholds: Optional[tuple[int, ...]] = None, image_size: Optional[int] = None,
+                        batch_size: int = 32, workers: int = 2, score_threads: int = 1,
+                        calibrate_on: Optional[str | os.PathLike] = None,
+                        save_scoremaps: Optional[str | os.PathLike] = None, shard: tuple[int, int] = (0, 1),
+                        device: str | torch.device = "auto", progress: bool = False) -> Optional[dict[str, Any]]:
+    """A checkpoint's localization on a metadata split: the job behind ``wsol evaluate``.
+
+    Loads the checkpoint (:func:`wsol.models.loading.load_model`), streams the split through the model and the
+    scoring engine (:func:`evaluate_split`), optionally chooses the threshold on a held-out split, and returns
+    every metric with the run's provenance. Under ``torchrun`` each rank evaluates its shard and rank 0 merges the
+    counts (the numbers equal a single-process run).
+
+    Args:
+        checkpoint: ``wsol train`` ``model.pt`` / ``checkpoint.pt`` or a state dict (torchvision / wsolevaluation).
+        metadata: split folder with boxes (MaxBoxAcc, Top-k Loc) or masks (PxAP).
+        images, mask_root: image and mask roots (default: those recorded in ``dataset.json``).
+        arch, large_feature_map: the architecture when the checkpoint does not say.
+        cam: a registered CAM method (``wsol list cams``).
+        protocol, interval, iou_thresholds: scoring protocol and its settings (default: the protocol's).
+        image_size: network input and score-map side (default: the checkpoint's training size, else 224).
+        batch_size, workers, score_threads: throughput settings (the numbers do not depend on them).
+        calibrate_on: held-out box split (``train_fullsup``): the result gains ``calibrated`` (this split at the
+            threshold chosen there).
+        save_scoremaps: also write ``<image_id>.npy`` maps there (:mod:`wsol.localization.scoremaps`).
+        shard: ``(i, n)``: evaluate every ``n``-th image from ``i``; the result then carries ``shard`` and the
+            accumulator ``state`` for :func:`merge_shards`.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
+        progress: tqdm bars.
+
+    Returns:
+        the results dict that ``wsol evaluate`` writes (``None`` on ranks other than 0 under ``torchrun``).
+
+    Raises:
+        InputError: bad checkpoint, split, settings or device (one line).
+
+    Example::
+
+        from wsol.api import evaluate_checkpoint
+        r = evaluate_checkpoint("runs/demo/vanilla/model.pt", "datasets/digits/metadata/test",
+                                calibrate_on="datasets/digits/metadata/train_fullsup", device="cpu")
+        print(r["maxboxacc"], r["maxboxacc_v2"], r["calibrated"]["box_acc_v1"])
+    """
+    import torch.distributed as dist
+
+    import wsol
+    from wsol.engine.distributed import init_from_env, rank_and_world
+    from wsol.localization.metrics import localization_results, merge_states
+
+    start = time.perf_counter()
+    loaded, dev, size = open_checkpoint(checkpoint, arch=arch, large_feature_map=large_feature_map, device=device,
+                                        image_size=image_size)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    started = init_from_env(dev.type)
+    rank, _ = rank_and_world()
+    try:
+        if dist.is_initialized():
+            if tuple(shard) != (0, 1):
+                raise InputError("--shard and torchrun both split the data; use one of them")
+            shard = rank_and_world()
+        try:
+            settings = EvalSettings(cam=cam, protocol=protocol, interval=interval,
+                                    iou_thresholds=tuple(iou_thresholds) if iou_thresholds else None,
+                                    image_size=size, batch_size=batch_size, workers=workers,
+                                    score_threads=score_threads, shard=tuple(shard))
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        model = loaded.model.to(dev)
+        progress = progress and rank == 0
+        test = evaluate_split(model, open_eval_split(metadata, image_size=size, images=images, mask_root=mask_root),
+                              settings=settings, device=dev, save_dir=save_scoremaps, progress=progress)
+        accs = [test.accumulator]
+        if calibrate_on is not None:
+            cal = evaluate_split(model, open_eval_split(calibrate_on, image_size=size, images=images,
+                                                        mask_root=mask_root),
+                                 settings=settings, device=dev, progress=progress)
+            accs.append(cal.accumulator)
+        if dist.is_initialized():  # gather every rank's counts; rank 0 merges
+            gathered: list = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, [a.state_dict() for a in accs])
+            if rank != 0:
+                return None
+            accs = [merge_states([part[k] for part in gathered]) for k in range(len(accs))]
+            shard = (0, 1)
+    finally:
+        if started:
+            dist.destroy_process_group()
+    try:
+        results = localization_results(accs[0], accs[1] if len(accs) == 2 else None)
+    except ValueError as e:
+        raise InputError(str(e), path=calibrate_on) from None
+    if len(accs) == 2:
+        results["calibrated"]["calibration_split"] = {"metadata": os.fspath(calibrate_on),
+                                                      "num_images": accs[1].num_images}
+    results.update({
+        "metadata": os.fspath(metadata), "checkpoint": os.fspath(checkpoint), **loaded.provenance(), "cam": cam,
+        "image_size": size, "wsol_version": wsol.__version__, "device": str(dev), "world_size": world,
+        "timing": {**test.timing, "total_s": time.perf_counter() - start},
+    })
+    if tuple(shard) != (0, 1):
+        results["shard"] = list(shard)
+        results["state"] = [a.state_dict() for a in accs]
+    return results
+
+
+#: Settings every shard of one evaluation must share.
+SHARD_KEYS = ("checkpoint_sha256", "cam", "image_size", "metadata")
+#: Provenance copied from the first shard into the merged result.
+PROVENANCE_KEYS = ("metadata", "checkpoint", "checkpoint_sha256", "checkpoint_kind", "arch", "num_classes",
+                   "large_feature_map", "cam", "image_size", "wsol_version")
+
+
+def merge_shards(parts: list[str | os.PathLike]) -> dict[str, Any]:
+    """Combine ``evaluate_checkpoint(..., shard=(i, n))`` results (JSON files) into the whole-run result.
+
+    The parts must be shards ``0 .. n-1`` of one evaluation (same checkpoint, CAM, size and split), each once; the
+    numbers equal those of one unsharded run. The job behind ``wsol merge``.
+
+    Raises:
+        InputError: unreadable part, not a shard result, missing / repeated shards, parts that differ.
+
+    Example::
+
+        from wsol.api import merge_shards
+        merged = merge_shards(["part0.json", "part1.json"])
+    """
+    import json
+
+    from wsol.localization.metrics import accumulator_from_state, localization_results
+
+    loaded = []
+    for path in parts:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("part not found", path=path) from None
+        except json.JSONDecodeError as e:
+            raise InputError("invalid JSON", path=path, line=e.lineno, value=e.msg) from None
+        if not isinstance(data, dict) or "state" not in data or "shard" not in data:
+            raise InputError("not a shard result (written by `wsol evaluate --shard i/n`)", path=path)
+        loaded.append((path, data))
+    if not loaded:
+        raise InputError("no part to merge")
+    first = loaded[0][1]
+    n = first["shard"][1]
+    seen = sorted(d["shard"][0] for _, d in loaded)
+    if any(d["shard"][1] != n for _, d in loaded) or seen != list(range(n)):
+        raise InputError(f"parts must be shards 0..{n - 1} of {n}, each once", path=loaded[0][0], value=f"got {seen}")
+    for path, d in loaded[1:]:
+        for k in SHARD_KEYS:
+            if d.get(k) != first.get(k):
+                raise InputError(f"parts differ in {k}", path=path, value=f"{d.get(k)} vs {first.get(k)}")
+    accs: list = []
+    for path, d in loaded:
+        try:
+            mine = [accumulator_from_state(s) for s in d["state"]]
+            if accs and len(mine) != len(accs):
+                raise ValueError(f"{len(mine)} accumulator states, the first part has {len(accs)}")
+            accs = [a.merge(b) for a, b in zip(accs, mine)] if accs else mine
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"cannot merge this part: {e}", path=path) from None
+    try:
+        results = localization_results(accs[0], accs[1] if len(accs) == 2 else None)
+    except ValueError as e:
+        raise InputError(str(e), path=loaded[0][0]) from None
+    results.update({k: first[k] for k in PROVENANCE_KEYS if k in first})
+    results["merged_from"] = [os.fspath(p) for p, _ in loaded]
+    results["timing"] = {"sum_of_parts_total_s": sum(d["timing"]["total_s"] for _, d in loaded)}
+    return results
+
+
+def cam_examples(model: WSOLModel, dataset: WSOLDataset, *, indices: list[int], threshold: float,
+                 device: torch.device, cam: str = "cam") -> dict[str, Any]:
+    """CAMs, ground-truth and predicted boxes of a few images of a box split, for figures (CAM grids).
+
+    Args:
+        model: the network, on ``device``, in eval mode.
+        dataset: a box split opened with the evaluation transform (see :func:`open_eval_split`).
+        indices: the images to show.
+        threshold: CAM threshold of the predicted box (largest region, e.g. the calibrated ``threshold_v1``).
+        device: where the model runs.
+        cam: a registered CAM method.
+
+    Returns:
+        ``images`` uint8 ``(N, S, S, 3)`` (de-normalised), ``maps`` float64 ``(N, S, S)`` in [0, 1] (the evaluated
+        score maps), ``gt_boxes`` (per image ``(G, 4)`` xyxy in the S×S frame), ``pred_boxes`` (per image one
+        ``[x0, y0, x1, y1]``), ``labels``.
+    """
+    from wsol.data.transforms import denormalize
+    from wsol.localization.protocol import resize_boxes
+    from wsol.localization.threshold import score_boxes
+
+    samples = [dataset[i] for i in indices]
+    size = (dataset.image_size, dataset.image_size)
+    images = torch.stack([s["image"] for s in samples]).to(device)
+    labels = torch.tensor([s["label"] for s in samples], dtype=torch.int64, device=device)
+    _, cams = CAMS.get(cam)(model, images, labels)
+    maps = resize_and_normalize(cams.float().cpu().numpy(), size)
+    tau = np.array([threshold])
+    meta = dataset.metadata
+    gts = [resize_boxes(meta.boxes[s["image_id"]], meta.sizes[s["image_id"]], size) for s in samples]
+    return {"images": (denormalize(images.cpu()).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
+            "maps": maps, "gt_boxes": gts,
+            "pred_boxes": [score_boxes(m, g, tau).v1_box[0].tolist() for m, g in zip(maps, gts)],
+            "labels": [int(s["label"]) for s in samples]}

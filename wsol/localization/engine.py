@@ -1,8 +1,8 @@
 """The scoring engine: score maps + metadata -> metrics dict (boxes or masks), optionally over worker processes.
 
-Score maps on disk: ``SCOREMAP_DIR/<image_id>.npy``, one 2-D float array per image with values in [0, 1], at any
-resolution (GT boxes and masks are rescaled to the map, see :mod:`wsol.localization.protocol`). Image ids contain
-slashes, so maps live in subfolders.
+Score maps on disk: ``SCOREMAP_DIR/<image_id>.npy`` (the layout of :mod:`wsol.localization.scoremaps`), one 2-D
+float array per image with values in [0, 1], at any resolution (GT boxes and masks are rescaled to the map, see
+:mod:`wsol.localization.protocol`).
 
 Predictions file (for Top-1 / Top-5 Loc and classification accuracy): a JSON object mapping every image id to a
 list of 1 to 5 integer class indices, best first::
@@ -27,12 +27,12 @@ import numpy as np
 
 from wsol.data.images import load_mask as read_binary_mask
 from wsol.data.images import resolve_image_path
+from wsol.data.datasets import recorded_roots
 from wsol.data.metadata import Metadata, read_metadata
 from wsol.errors import InputError
-from wsol.localization.metrics import BoxAccumulator, MaskAccumulator, calibrate
+from wsol.localization.metrics import calibrate, make_accumulator
+from wsol.localization.scoremaps import MAP_SUFFIX, load_score_map, score_map_items
 from wsol.localization.protocol import get_protocol
-
-MAP_SUFFIX = ".npy"
 
 
 # --- inputs ----------------------------------------------------------------------------------------------------------
@@ -57,16 +57,6 @@ def load_predictions(path: str | os.PathLike) -> dict[str, list[int]]:
                              value=preds)
         out[str(image_id)] = list(preds)
     return out
-
-
-def load_score_map(path: str | os.PathLike) -> np.ndarray:
-    """``np.load`` one score map; unreadable files raise :class:`InputError`."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError("score map not found", path=path) from None
-    except (ValueError, OSError, EOFError) as e:
-        raise InputError("cannot read score map", path=path, value=str(e)) from None
 
 
 def load_mask(mask_root: str | os.PathLike, mask_paths: Sequence[str], ignore_path: str | None,
@@ -105,17 +95,10 @@ def _check_split(meta: Metadata, where: str | None) -> None:
         raise InputError("split has no localization.txt (no boxes or masks to score against)", path=where)
 
 
-def _make_accumulator(kind: str, settings: Mapping[str, Any]) -> BoxAccumulator | MaskAccumulator:
-    if kind == "boxes":
-        return BoxAccumulator(**settings)
-    return MaskAccumulator(interval=settings["interval"] if settings.get("interval") is not None
-                           else get_protocol(settings["protocol"]).interval)
-
-
 def _score_chunk(payload: tuple) -> tuple:
     """Worker: score a list of images; returns (accumulator, per-image results or None, load_s, score_s)."""
     kind, settings, meta, items, predictions, mask_root, per_image = payload
-    acc = _make_accumulator(kind, settings)
+    acc = make_accumulator(kind, **settings)
     details = [] if per_image else None
     load_s = score_s = 0.0
     for image_id, source in items:
@@ -185,7 +168,7 @@ def _run(items: Iterable[tuple[str, Any]], meta: Metadata, *, kind: str, setting
                         raise InputError("no prediction for image id", path=predictions_path, value=i)
             yield kind, settings, sub, chunk, preds, mask_root, per_image
 
-    acc = _make_accumulator(kind, settings)
+    acc = make_accumulator(kind, **settings)
     details: dict[str, dict] = {}
     load_s = score_s = 0.0
     t0 = time.perf_counter()
@@ -269,28 +252,6 @@ def _score(items: Iterable[tuple[str, Any]], metadata: Metadata, *, protocol: st
     return out, acc
 
 
-def _directory_items(scoremap_dir: Path, meta: Metadata) -> list[tuple[str, str]]:
-    """(image_id, path) for every id; unknown maps under the folder and missing maps raise InputError."""
-    if not scoremap_dir.is_dir():
-        raise InputError("score map folder not found", path=scoremap_dir)
-    known = set(meta.image_ids)
-    for dirpath, _, files in os.walk(scoremap_dir):
-        for name in files:
-            if not name.endswith(MAP_SUFFIX):
-                continue
-            full = Path(dirpath) / name
-            image_id = full.relative_to(scoremap_dir).as_posix()[:-len(MAP_SUFFIX)]
-            if image_id not in known:
-                raise InputError("score map for an image id not in the split", path=full, value=image_id)
-    items = []
-    for image_id in meta.image_ids:
-        path = scoremap_dir / (image_id + MAP_SUFFIX)
-        if not path.is_file():
-            raise InputError("missing score map for image id", path=path, value=image_id)
-        items.append((image_id, os.fspath(path)))
-    return items
-
-
 def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | os.PathLike, *,
                     interval: float | None = None, iou_thresholds: Sequence[int] | None = None,
                     protocol: str = "wsolevaluation", fixed_threshold: float | None = None,
@@ -304,7 +265,8 @@ def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | 
         metadata: a :class:`Metadata` or a split folder (read with :func:`read_metadata`).
         interval, iou_thresholds, protocol, fixed_threshold: see :class:`BoxAccumulator`.
         predictions: predictions JSON file (module docstring) for Top-k Loc.
-        mask_root: mask folder for mask splits (PxAP).
+        mask_root: mask folder for mask splits (PxAP); default: the one recorded in the prepared dataset's
+            ``dataset.json`` when ``metadata`` is a split folder.
         calibrate_on: ``(scoremap_dir2, metadata2)`` of a held-out split (``train_fullsup``): tau* is chosen there
             and the result gains ``calibrated`` (this split's BoxAcc at tau*, see :func:`calibrate`).
         workers: worker processes.
@@ -321,8 +283,10 @@ def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | 
 
     meta, where = resolve(metadata)
     _check_split(meta, where)
+    if mask_root is None and where is not None:
+        mask_root = recorded_roots(where)[1]
     preds = None if predictions is None else load_predictions(predictions)
-    items = _directory_items(Path(scoremap_dir), meta)
+    items = score_map_items(Path(scoremap_dir), meta)
     common = dict(protocol=protocol, interval=interval, iou_thresholds=iou_thresholds,
                   fixed_threshold=fixed_threshold, workers=workers, backend=backend)
     out, acc = _score(items, meta, predictions=preds, mask_root=mask_root, per_image=per_image, where=where,
@@ -335,11 +299,13 @@ def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | 
         _check_split(cmeta, cwhere)
         if cmeta.boxes is None:
             raise InputError("calibration split has no boxes", path=cwhere)
-        _, cal_acc = _score(_directory_items(Path(cal_dir), cmeta), cmeta, predictions=None, mask_root=None,
+        _, cal_acc = _score(score_map_items(Path(cal_dir), cmeta), cmeta, predictions=None, mask_root=None,
                             per_image=False, where=cwhere, predictions_path=None, **common)
         out["calibrated"] = calibrate(cal_acc, acc)
         out["calibrated"]["calibration_split"] = {"scoremap_dir": os.fspath(cal_dir), "num_images": len(cmeta)}
     out["scoremap_dir"] = os.fspath(scoremap_dir)
+    if where is not None:
+        out["metadata"] = where
     return out
 
 

@@ -144,6 +144,8 @@ class BoxAccumulator:
 
     def merge(self, other: "BoxAccumulator") -> "BoxAccumulator":
         """Add the counts of ``other`` (same configuration) into this accumulator; returns ``self``."""
+        if not isinstance(other, BoxAccumulator):
+            raise ValueError(f"cannot merge a {type(other).__name__} into a BoxAccumulator")
         if other._config() != self._config():
             raise ValueError(f"cannot merge accumulators with different settings ({other._config()!r} vs "
                              f"{self._config()!r})")
@@ -275,6 +277,20 @@ def calibrate(calibration: BoxAccumulator, test: BoxAccumulator) -> dict:
     return out
 
 
+def localization_results(test: "Accumulator", calibration: "Accumulator | None" = None) -> dict:
+    """``test.compute()``, plus ``calibrated`` (:func:`calibrate`) when a calibration accumulator is given.
+
+    Raises:
+        ValueError: calibration with a mask accumulator on either side (it applies to box splits only).
+    """
+    results = test.compute()
+    if calibration is not None:
+        if not isinstance(test, BoxAccumulator) or not isinstance(calibration, BoxAccumulator):
+            raise ValueError("calibration applies to box splits only")
+        results["calibrated"] = calibrate(calibration, test)
+    return results
+
+
 # --- PxAP ------------------------------------------------------------------------------------------------------------
 
 def pxap_bin_edges(interval: float) -> np.ndarray:
@@ -360,6 +376,8 @@ class MaskAccumulator:
 
     def merge(self, other: "MaskAccumulator") -> "MaskAccumulator":
         """Add the histograms of ``other`` (same interval); returns ``self``."""
+        if not isinstance(other, MaskAccumulator):
+            raise ValueError(f"cannot merge a {type(other).__name__} into a MaskAccumulator")
         if other.interval != self.interval:
             raise ValueError(f"cannot merge mask accumulators with intervals {other.interval} and {self.interval}")
         self.num_images += other.num_images
@@ -400,5 +418,54 @@ class MaskAccumulator:
         }
 
 
-__all__ = ["V2_IOUS", "ImageResult", "BoxAccumulator", "calibrate", "pxap_bin_edges", "score_histogram",
+#: Either accumulator.
+Accumulator = BoxAccumulator | MaskAccumulator
+
+
+def make_accumulator(kind: str, *, protocol: str | Protocol = "wsolevaluation", interval: float | None = None,
+                     iou_thresholds: Sequence[int] | None = None, fixed_threshold: float | None = None,
+                     backend: str = "auto") -> Accumulator:
+    """A fresh accumulator for a ``"boxes"`` or ``"masks"`` split; the mask interval defaults to the protocol's.
+
+    Raises:
+        ValueError: unknown kind or invalid settings.
+    """
+    if kind == "boxes":
+        return BoxAccumulator(protocol=protocol, interval=interval, iou_thresholds=iou_thresholds,
+                              fixed_threshold=fixed_threshold, backend=backend)
+    if kind == "masks":
+        return MaskAccumulator(interval=get_protocol(protocol).interval if interval is None else interval)
+    raise ValueError(f"accumulator kind must be 'boxes' or 'masks'; got {kind!r}")
+
+
+def accumulator_from_state(state: dict) -> Accumulator:
+    """Rebuild a box or mask accumulator from its ``state_dict()`` (by its ``kind``).
+
+    Raises:
+        ValueError: not an accumulator state, or counts whose shapes do not fit the settings.
+    """
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind == "boxes":
+        return BoxAccumulator.from_state_dict(state)
+    if kind == "masks":
+        return MaskAccumulator.from_state_dict(state)
+    raise ValueError(f"not an accumulator state (kind {kind!r})")
+
+
+def merge_states(states: Sequence[dict]) -> Accumulator:
+    """One accumulator holding the counts of every state (shards, ranks); equal to a single whole run.
+
+    Raises:
+        ValueError: no state, or states with different settings.
+    """
+    if not states:
+        raise ValueError("no accumulator state to merge")
+    total = accumulator_from_state(states[0])
+    for state in states[1:]:
+        total.merge(accumulator_from_state(state))
+    return total
+
+
+__all__ = ["V2_IOUS", "Accumulator", "make_accumulator", "accumulator_from_state", "merge_states",
+           "localization_results", "ImageResult", "BoxAccumulator", "calibrate", "pxap_bin_edges", "score_histogram",
            "pxap_from_histograms", "MaskAccumulator"]

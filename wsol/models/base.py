@@ -41,6 +41,10 @@ class WSOLModel(nn.Module):
     cam_layer_name: str = ""
     head_prefixes: tuple[str, ...] = ("fc.",)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _MODEL_CLASSES.append(cls)
+
     def __init__(self, *, num_classes: int, feature_dim: int) -> None:
         super().__init__()
         self.num_classes = check_num_classes(num_classes)
@@ -151,6 +155,25 @@ class WSOLModel(nn.Module):
             foreign layout does not have and that stay freshly initialised).
         """
         return dict(state_dict), set()
+
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """The registered model name these state-dict keys (``module.`` stripped) belong to, or ``None``.
+
+        The per-model hook behind architecture inference (:func:`wsol.models.loading.infer_arch`): a model class
+        answers for its own layouts (its key names and the foreign ones :meth:`adapt_state_dict` converts) and
+        ``None`` otherwise. The base class recognises nothing.
+        """
+        return None
+
+
+#: Every WSOLModel subclass, in definition order (plugins' included); see :func:`model_classes`.
+_MODEL_CLASSES: list[type[WSOLModel]] = []
+
+
+def model_classes() -> list[type[WSOLModel]]:
+    """All defined :class:`WSOLModel` subclasses (those of plugins included), for architecture inference."""
+    return list(_MODEL_CLASSES)
 
 
 def check_num_classes(num_classes: int) -> int:

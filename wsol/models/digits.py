@@ -65,6 +65,12 @@ class DigitsCNN(WSOLModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.block4(self.block3(self.block2(self.block1(x))))
 
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``digits_cnn``: blocks 1 to 4 and no fifth."""
+        has = {k.split(".", 1)[0] for k in keys}
+        return "digits_cnn" if "block4" in has and "block5" not in has else None
+
     def stages(self) -> list[nn.Module]:
         return [self.block1, self.block2, self.block3, self.block4]
 
@@ -136,6 +142,11 @@ class DigitsNet(WSOLModel):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.block5(self.block4(self.block3(self.block2(self.stem(x)))))
+
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``digits_net``: has a ``block5``."""
+        return "digits_net" if any(k.startswith("block5.") for k in keys) else None
 
     def stages(self) -> list[nn.Module]:
         return [self.stem, self.block2, self.block3, self.block4, self.block5]

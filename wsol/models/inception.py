@@ -134,6 +134,11 @@ class InceptionV3CAM(WSOLModel):
     def torchvision_weights(self) -> object:
         return tv_inception.Inception_V3_Weights.IMAGENET1K_V1
 
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``inception_v3`` for our / torchvision's (``Mixed_6e``) and wsolevaluation's (``SPG_A3``) layouts."""
+        return "inception_v3" if any(k.startswith(("SPG_A3", "Mixed_6e")) for k in keys) else None
+
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], set[str]]:
         out = dict(state_dict)
         allowed_missing: set[str] = set()

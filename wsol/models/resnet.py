@@ -72,6 +72,13 @@ class ResNetCAM(WSOLModel):
         stem = nn.Sequential(self.conv1, self.bn1, self.relu, self.maxpool)
         return [stem, self.layer1, self.layer2, self.layer3, self.layer4]
 
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``resnet50`` (bottleneck blocks, ``conv3``) or ``resnet18`` (basic blocks); torchvision's layout."""
+        if "layer1.0.conv3.weight" in keys:
+            return "resnet50"
+        return "resnet18" if "layer1.0.conv1.weight" in keys else None
+
     def torchvision_weights(self) -> object:
         return self._weights_enum
 

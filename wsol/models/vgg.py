@@ -80,6 +80,11 @@ class VGG16CAM(WSOLModel):
         """Indices of the 13 convolutions inside ``features``."""
         return [i for i, m in enumerate(self.features) if isinstance(m, nn.Conv2d)]
 
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``vgg16`` for our layout (``conv6``) and torchvision's (``features.28``)."""
+        return "vgg16" if "conv6.weight" in keys or any(k.startswith("features.28") for k in keys) else None
+
     def adapt_state_dict(self, state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], set[str]]:
         out = dict(state_dict)
         allowed_missing: set[str] = set()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,19 +84,20 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         ``{name: tensor}`` on the CPU.
 
     Raises:
-        InputError: missing file, unreadable file, a pickle with code or non-tensor objects, not a state dict.
+        InputError: missing file, not a PyTorch file, a pickle with code, not a state dict
+            (see :func:`wsol.models.loading.read_torch_file`).
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError("weights file not found", path=path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError("refused to load: the file holds objects other than tensors and plain containers "
-                         "(a pickle that may run code); only weights_only files are accepted", path=path) from None
-    except Exception as exc:
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise InputError(f"not a readable PyTorch weights file ({type(exc).__name__}: {reason})", path=path) from None
+    from wsol.models.loading import read_torch_file
+
+    return state_dict_from(read_torch_file(path, what="weights file"), path=path)
+
+
+def state_dict_from(obj: Any, *, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The state dict inside a loaded object: unwraps ``{"state_dict": ...}`` / ``{"model": ...}``, strips prefixes.
+
+    Raises:
+        InputError: not a non-empty dict of tensors (``path`` is named in the message).
+    """
     for _ in range(3):
         if isinstance(obj, Mapping):
             inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)

@@ -1,0 +1,150 @@
+"""The demo job: build digits, train vanilla and CutMix, evaluate both, write ``OUT/report.md``; behind ``wsol demo``.
+
+It reaches every step through the same job functions a user calls (:mod:`wsol.api`): :func:`~wsol.engine.jobs.train`,
+:func:`~wsol.engine.evaluate.evaluate_checkpoint`, :func:`~wsol.robustness.jobs.attack_checkpoint`,
+:func:`~wsol.ood.evaluate.detect_ood`; :mod:`wsol.report.demo` renders what they return. Numbers are whatever the
+run measures; nothing here is fixed in code.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+logger = logging.getLogger(__name__)
+
+#: The models the demo trains (presets ``digits-<method>``).
+METHODS = ("vanilla", "cutmix")
+#: ``tiny=True``: a smoke run of a few seconds (numbers meaningless).
+TINY_DIGITS = {"num_train": 96, "num_fullsup": 20, "num_test": 32, "num_ood": 32}
+TINY_OVERRIDES = ["epochs=1", "max_steps_per_epoch=3", "batch_size=16", "log_every=1"]
+#: Test images shown in the CAM grid (the first ones of the split, so every run shows the same).
+NUM_SHOWN = 8
+#: FGSM budgets of the demo, in /255 units (the CutMix paper reports ImageNet at 8/255).
+FGSM_EPS_255 = (1, 2, 4, 8)
+#: Test images attacked in the demo (a seeded subset keeps the demo within its time budget).
+FGSM_IMAGES = 500
+#: Batch sizes of the demo's evaluations (throughput only; the numbers do not depend on them).
+EVAL_BATCH, OOD_BATCH = 128, 256
+
+
+def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device: str, fresh: bool,
+                  progress: bool) -> dict[str, Any]:
+    """Train ``digits-<method>`` into ``run_dir``, reusing a finished run with the same settings."""
+    from wsol.config import TrainConfig, preset_config
+    from wsol.engine.jobs import train
+    from wsol.engine.train import RunFiles
+
+    config = preset_config(f"digits-{method}", overrides=[f"data={data}", f"device={device}"]
+                           + (TINY_OVERRIDES if tiny else []))
+    files = RunFiles(run_dir)
+    if fresh and files.config.is_file():
+        shutil.rmtree(run_dir)
+    if files.config.is_file():
+        saved = TrainConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+        if saved.replace(device=config.device, workers=config.workers) != config:
+            logger.info("%s: cached run has other settings; retraining", run_dir)
+            shutil.rmtree(run_dir)
+    if files.metrics.is_file() and files.model.is_file():
+        logger.info("%s: reusing the trained model", run_dir)
+        return json.loads(files.metrics.read_text(encoding="utf-8"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return train(config, run_dir, resume=files.checkpoint.is_file(), progress=progress)
+
+
+def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.PathLike] = None, tiny: bool = False,
+             fresh: bool = False, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """The whole demo; writes ``OUT/<method>/{evaluation,robustness}.json``, figures and ``OUT/report.md``.
+
+    Args:
+        out: report and run folders.
+        data: digits dataset folder (default ``datasets/digits``, or ``datasets/digits-tiny`` with ``tiny``).
+        tiny: a few-second smoke run on a tiny dataset (numbers meaningless).
+        fresh: retrain even when finished runs with the same settings exist.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        progress: tqdm bars.
+
+    Returns:
+        ``report`` (path of ``report.md``), ``results`` (method -> localization results with ``pxap``),
+        ``robustness`` (FGSM and OOD per method), ``trained`` (method -> training metrics), ``timings``.
+
+    Example::
+
+        from wsol.api import run_demo
+        demo = run_demo("runs/demo", tiny=True, device="cpu")
+        print(demo["results"]["cutmix"]["maxboxacc"], demo["report"])
+    """
+    from wsol.data.digits import DigitsConfig, prepare_digits
+    from wsol.devices import resolve_device
+    from wsol.engine.evaluate import cam_examples, evaluate_checkpoint, open_checkpoint, open_eval_split
+    from wsol.engine.train import RunFiles
+    from wsol.fileio import atomic_write_json
+    from wsol.ood.evaluate import detect_ood
+    from wsol.report.demo import write_report
+    from wsol.robustness.jobs import attack_checkpoint
+
+    start = time.perf_counter()
+    out = Path(out)
+    data = Path(data) if data is not None else Path("datasets/digits-tiny" if tiny else "datasets/digits")
+    t0 = time.perf_counter()
+    prepare_digits(data, config=DigitsConfig(**TINY_DIGITS) if tiny else DigitsConfig(), progress=progress)
+    timings = {"dataset_s": time.perf_counter() - t0}
+    out.mkdir(parents=True, exist_ok=True)
+    meta = data / "metadata"
+    trained, models = {}, {}
+    for method in METHODS:
+        t0 = time.perf_counter()
+        trained[method] = _train_cached(method, data, out / method, tiny=tiny, device=device, fresh=fresh,
+                                        progress=progress)
+        models[method] = RunFiles(out / method).model
+        timings[f"train_{method}_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    results: dict[str, Any] = {}
+    grid: dict[str, Any] = {"maps": {}, "pred_boxes": {}}
+    common = {"batch_size": EVAL_BATCH, "workers": 0, "score_threads": 1, "device": device, "progress": progress}
+    for method, path in models.items():
+        res = evaluate_checkpoint(path, meta / "test", calibrate_on=meta / "train_fullsup", **common)
+        if (meta / "test_masks").is_dir():
+            res["pxap"] = evaluate_checkpoint(path, meta / "test_masks", **common)["pxap"]
+        results[method] = res
+        loaded, dev, size = open_checkpoint(path, device=device)
+        test = open_eval_split(meta / "test", image_size=size)
+        shown = cam_examples(loaded.model.to(dev), test, indices=list(range(min(NUM_SHOWN, len(test)))),
+                             threshold=res["calibrated"]["threshold_v1"], device=resolve_device(device))
+        grid["maps"][method], grid["pred_boxes"][method] = shown["maps"], shown["pred_boxes"]
+        grid.update(images=shown["images"], gt_boxes=shown["gt_boxes"],
+                    titles=[f"label {label}" for label in shown["labels"]])
+    timings["evaluate_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ood_sets: list[tuple[str, str]] = []
+    if (data / "ood").is_dir():
+        ood_sets.append(("digits backgrounds", f"folder:{data / 'ood'}"))
+    ood_sets += [("Gaussian noise", "gaussian"), ("uniform noise", "uniform")]
+    robustness: dict[str, Any] = {"fgsm": {}, "ood": {}, "fgsm_eps_255": list(FGSM_EPS_255)}
+    for method, path in models.items():
+        attack = attack_checkpoint(path, meta / "test", eps_255=FGSM_EPS_255, max_images=FGSM_IMAGES, seed=0,
+                                   batch_size=EVAL_BATCH, workers=0, device=device)
+        robustness["fgsm"][method] = attack["attacks"]["fgsm"]
+        robustness["fgsm_images"] = attack["num_images"]
+        ood = detect_ood(path, meta / "test", ood=ood_sets, num_noise=None, seed=0, batch_size=OOD_BATCH,
+                         workers=0, device=device).results
+        robustness["ood"][method] = ood["metrics"]["msp"]
+        robustness["ood_sets"] = ood["ood_sets"]
+    timings["fgsm_and_ood_s"] = time.perf_counter() - t0
+    timings["total_s"] = time.perf_counter() - start
+
+    for method in METHODS:
+        atomic_write_json(out / method / "evaluation.json", results[method])
+        atomic_write_json(out / method / "robustness.json", {"fgsm": robustness["fgsm"][method],
+                                                             "ood_msp": robustness["ood"][method],
+                                                             "ood_sets": robustness["ood_sets"]})
+    report = write_report(out, results, grid=grid, trained=trained, timings=timings, tiny=tiny, data=data,
+                          robustness=robustness)
+    return {"report": str(report), "results": results, "robustness": robustness, "trained": trained,
+            "timings": timings}
