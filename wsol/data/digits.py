@@ -455,6 +455,12 @@ def prepare_digits(root: str | os.PathLike, *, config: DigitsConfig = DigitsConf
 
     Raises:
         InputError: ``root`` holds something else, or a digits dataset built with another config.
+
+    Example::
+
+        from wsol.api import DigitsConfig, prepare_digits
+        info = prepare_digits("datasets/digits-small", config=DigitsConfig(num_train=500, num_test=200))
+        print(info["splits"]["test"]["num_images"])
     """
     if not isinstance(config, DigitsConfig):
         raise TypeError(f"config must be a DigitsConfig, got {type(config).__name__}")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,13 +36,14 @@ import torch
 
 from wsol.errors import InputError
 from wsol.fileio import atomic_write_bytes
+from wsol.models.loading import TRAIN_CHECKPOINT_FORMAT, read_torch_file
 
 if TYPE_CHECKING:
     from torch import nn
 
     from wsol.config import TrainConfig
 
-CHECKPOINT_FORMAT = "wsol-train-checkpoint"
+CHECKPOINT_FORMAT = TRAIN_CHECKPOINT_FORMAT
 CHECKPOINT_VERSION = 1
 
 #: Keys of a training checkpoint (``checkpoint.pt``), in the order they are written.
@@ -92,22 +92,13 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a file written by :func:`save_checkpoint` (``weights_only=True``: a pickle carrying code is refused).
+    """Read a file written by :func:`save_checkpoint` through the package's one safe loader
+    (:func:`wsol.models.loading.read_torch_file`: ``weights_only=True``, a pickle carrying code is refused).
 
     Raises:
         InputError: missing or unreadable file, refused pickle, or not a wsol training checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("checkpoint not found", path=path)
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
-        raise InputError("refused to load: the file holds objects other than tensors and plain containers "
-                         "(a pickle that may run code)", path=path) from None
-    except Exception as exc:  # torch raises many types for damaged files
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise InputError(f"unreadable checkpoint ({type(exc).__name__}: {reason})", path=path) from None
+    obj = read_torch_file(path, what="checkpoint", map_location=map_location)
     if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
         raise InputError("not a wsol training checkpoint", path=path,
                          value=obj.get("format") if isinstance(obj, dict) else type(obj).__name__)

@@ -364,6 +364,10 @@ def merge_shards(parts: list[str | os.PathLike]) -> dict[str, Any]:
     The parts must be shards ``0 .. n-1`` of one evaluation (same checkpoint, CAM, size and split), each once; the
     numbers equal those of one unsharded run. The job behind ``wsol merge``.
 
+    Returns:
+        the metrics of the whole split (``calibrated`` too when the parts carry a calibration split), the first
+        part's provenance, ``merged_from`` and ``timing`` (the parts' summed time).
+
     Raises:
         InputError: unreadable part, not a shard result, missing / repeated shards, parts that differ.
 

@@ -48,6 +48,7 @@ from wsol.data.memory import MEMORY_CROPS, MemorySplit, augment_batch, eval_batc
 from wsol.data.prepare import read_dataset_info
 from wsol.data.transforms import eval_transform, train_transform
 from wsol.devices import resolve_device
+from wsol.engine.distributed import rank_and_world
 from wsol.engine.checkpoint import (load_checkpoint, model_file_state, save_checkpoint, set_rng_state,
                                     training_state)
 from wsol.errors import InputError
@@ -309,7 +310,7 @@ class TrainSetup:
 def _process_and_device(config: TrainConfig, device: torch.device | None) -> tuple[bool, int, int, torch.device]:
     """``(distributed, rank, world size, device)`` of this process; ``device`` overrides ``config.device``."""
     distributed = dist.is_available() and dist.is_initialized()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    rank, world = rank_and_world()
     local_rank = int(os.environ.get("LOCAL_RANK", rank)) if distributed else 0
     return distributed, rank, world, device or resolve_device(config.device, local_rank=local_rank)
 

@@ -274,7 +274,14 @@ def score_directory(scoremap_dir: str | os.PathLike, metadata: Metadata | str | 
         backend: box engine backend.
 
     Returns:
-        the metrics dict of :func:`score_maps`, JSON-ready.
+        the metrics dict of :func:`score_maps`, JSON-ready, with ``scoremap_dir`` and (for a split folder)
+        ``metadata``: what ``wsol score`` writes.
+
+    Example::
+
+        from wsol.api import score_directory
+        r = score_directory("maps/", "datasets/cub/test", calibrate_on=("maps_fullsup/", "datasets/cub/train_fullsup"))
+        print(r["maxboxacc"], r["maxboxacc_v2"], r["calibrated"]["box_acc_v2"])
     """
     def resolve(meta: Metadata | str | os.PathLike) -> tuple[Metadata, str | None]:
         if isinstance(meta, Metadata):
