@@ -45,4 +45,6 @@ from wsol.robustness.jobs import attack_checkpoint, robustness_checkpoint
 JOBS = ("prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score_directory", "attack_checkpoint",
         "robustness_checkpoint", "detect_ood", "run_demo")
 
-__all__ = [*JOBS, "DigitsConfig", "load_model", "LoadedModel", "cam_examples", "open_eval_split", "OODDetection"]
+__all__ = ["prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score_directory", "attack_checkpoint",
+           "robustness_checkpoint", "detect_ood", "run_demo", "DigitsConfig", "load_model", "LoadedModel",
+           "cam_examples", "open_eval_split", "OODDetection", "JOBS"]

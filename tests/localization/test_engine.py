@@ -49,7 +49,7 @@ def test_directory_scoring_workers_and_calibration(tmp_path):
     items = [(i, np.load(maps / f"{i}.npy")) for i in meta.image_ids]
     mem = score_maps(items, meta, predictions=json.loads((tmp_path / "test_preds.json").read_text()))
     mem.pop("timing")
-    assert mem == {k: v for k, v in one.items() if k not in ("calibrated", "scoremap_dir")}
+    assert mem == {k: v for k, v in one.items() if k not in ("calibrated", "scoremap_dir", "metadata")}
 
 
 def test_per_image_results(tmp_path):

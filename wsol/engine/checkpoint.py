@@ -28,7 +28,6 @@ from __future__ import annotations
 import io
 import os
 import random
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
