@@ -92,3 +92,22 @@ def test_the_cli_and_the_demo_call_the_job_functions(monkeypatch, tmp_path):
     assert n1 == "evaluate" and str(a1[0]) == "m.pt" and k1["cam"] == "gradcam" and k1["shard"] == (1, 3)
     assert n2 == "robustness" and k2["occlusion"] and not k2["in_between"]
     assert n3 == "demo" and k3["tiny"]
+
+
+def test_a_train_that_fails_on_a_bad_option_leaves_no_folder(tiny_digits, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "digits-vanilla", "--out", str(out), "--set", f"data={tiny_digits}",
+                 "--set", "method_options.nonsense=1", "-q"]) == 2
+    assert "unknown option(s) nonsense for method 'vanilla'" in capsys.readouterr().err
+    assert not out.exists()
+    out.mkdir()  # a folder the user made is left alone
+    assert main(["train", "--preset", "digits-vanilla", "--out", str(out), "--set", f"data={tiny_digits}",
+                 "--set", "method_options.nonsense=1", "-q"]) == 2
+    assert out.is_dir()
+
+
+def test_an_arch_that_does_not_fit_the_checkpoint_settings_is_one_line(model_pt, tiny_digits, tmp_path, capsys):
+    assert main(["evaluate", str(model_pt), "--arch", "digits_cnn", "--metadata", str(tiny_digits / "metadata" /
+                 "test"), "--out", str(tmp_path / "e.json"), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "model.pt" in err

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from wsol.constants import IMAGENET_MEAN, IMAGENET_STD
-from wsol.data.imagenet import IMAGE_EXTENSIONS
+from wsol.data.images import IMAGE_EXTENSIONS
 from wsol.data.images import load_rgb
 from wsol.data.transforms import normalize
 from wsol.errors import InputError
@@ -111,7 +111,7 @@ class UniformNoise(_NoiseDataset):
 def list_image_files(root: str | os.PathLike) -> list[Path]:
     """Every image file under ``root`` (recursively), sorted by relative POSIX path.
 
-    Image files are recognised by extension (:data:`wsol.data.imagenet.IMAGE_EXTENSIONS`, any letter case); hidden
+    Image files are recognised by extension (:data:`wsol.data.images.IMAGE_EXTENSIONS`, any letter case); hidden
     files and folders (names starting with ``.``) are skipped; symbolic links to folders are not followed.
 
     Raises:
