@@ -298,13 +298,23 @@ def _default_workers(num_images: int) -> int:
 
 
 def _mp_context():
-    """``fork`` on Linux when this process runs a single thread (fast, and works from scripts without a
-    ``__main__`` guard); ``spawn`` otherwise (forking a multi-threaded process can deadlock the child)."""
+    """``fork`` on Linux when this process runs no other thread (fast, and works from scripts without a
+    ``__main__`` guard); ``spawn`` otherwise (forking a multi-threaded process can deadlock the child).
+
+    tqdm's monitor thread does not count: it only sleeps and briefly takes tqdm's own lock, which the workers never
+    use; counting it sent every script that had shown a progress bar to ``spawn``, which re-runs an unguarded
+    script in each worker.
+    """
     import multiprocessing
     import sys
     import threading
 
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    try:
+        from tqdm._monitor import TMonitor
+    except ImportError:  # a tqdm without it: every other thread counts
+        TMonitor = ()  # noqa: N806
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not isinstance(t, TMonitor)]
+    if sys.platform.startswith("linux") and not others:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
