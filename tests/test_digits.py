@@ -1,11 +1,9 @@
 """The embedded digits dataset: pure generator pieces, the written CUB-layout tree, caching and the CLI."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -404,31 +402,3 @@ def test_cli_smoke(tmp_path, capsys):
     assert "another config" in capsys.readouterr().err
     assert main(["prepare", "digits", "--out", str(tmp_path / "bad"), "--num-train", "0", "-q"]) == 2
     assert "num_train must be >= 1 (0)" in capsys.readouterr().err
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux choice")
-def test_worker_start_method_ignores_the_tqdm_monitor_but_not_other_threads():
-    import threading
-
-    from tqdm import tqdm
-
-    from wsol.data.digits import _mp_context
-
-    from tqdm._monitor import TMonitor
-
-    with tqdm(total=1, disable=False, file=io.StringIO()):  # starts tqdm's monitor thread
-        pass
-    started = threading.Event()
-    stop = threading.Event()
-    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if not any(isinstance(t, TMonitor) for t in others) or not all(isinstance(t, TMonitor) for t in others):
-        pytest.skip("needs a process whose only other thread is tqdm's monitor")
-    assert _mp_context().get_start_method() == "fork"
-    worker = threading.Thread(target=lambda: (started.set(), stop.wait(5)))
-    worker.start()
-    started.wait()
-    try:
-        assert _mp_context().get_start_method() == "spawn"
-    finally:
-        stop.set()
-        worker.join()

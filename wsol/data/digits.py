@@ -298,23 +298,19 @@ def _default_workers(num_images: int) -> int:
 
 
 def _mp_context():
-    """``fork`` on Linux when this process runs no other thread (fast, and works from scripts without a
+    """``fork`` on Linux when this process runs a single Python thread (fast, and works from scripts without a
     ``__main__`` guard); ``spawn`` otherwise (forking a multi-threaded process can deadlock the child).
 
-    tqdm's monitor thread does not count: it only sleeps and briefly takes tqdm's own lock, which the workers never
-    use; counting it sent every script that had shown a progress bar to ``spawn``, which re-runs an unguarded
-    script in each worker.
+    ``spawn`` re-imports the main script in every worker, so a script that calls :func:`prepare_digits` after
+    anything started a thread (a tqdm bar starts tqdm's monitor) needs the usual ``if __name__ == "__main__":``
+    guard, or ``workers=1``. (Counting only "harmless" threads was tried: forking beside the thread pools that
+    torch and OpenCV start deadlocked workers.)
     """
     import multiprocessing
     import sys
     import threading
 
-    try:
-        from tqdm._monitor import TMonitor
-    except ImportError:  # a tqdm without it: every other thread counts
-        TMonitor = ()  # noqa: N806
-    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not isinstance(t, TMonitor)]
-    if sys.platform.startswith("linux") and not others:
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 
