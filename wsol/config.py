@@ -65,6 +65,10 @@ class TrainConfig:
         warmup_epochs: linear warm-up from 0 over this many epochs (may be fractional), then the schedule.
         seed: seed of everything random (initialisation, order, augmentation, methods).
         workers: DataLoader worker processes (``in_memory=False`` only).
+        threads: intra-op CPU threads while training (``torch.set_num_threads``, restored afterwards); 0 leaves
+            torch's setting (one per core). On a free 2-core machine two threads train ``digits_locnet`` twice as
+            fast as one; when another process competes for the cores, one thread per process is much faster
+            (oversubscribed threads wait on each other). Recorded in ``metrics.json``.
         amp: mixed precision on CUDA: ``"off"``, ``"bf16"`` or ``"fp16"`` (with a gradient scaler).
         channels_last: NHWC memory format for the model and inputs.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
@@ -104,6 +108,7 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     seed: int = 0
     workers: int = 0
+    threads: int = 0
     amp: str = "off"
     channels_last: bool = False
     device: str = "auto"
@@ -117,7 +122,7 @@ class TrainConfig:
             if getattr(self, name) not in valid:
                 raise ValueError(f"{name} must be one of {', '.join(valid)}; got {getattr(self, name)!r}")
         positive = ("image_size", "resize_size", "epochs", "batch_size", "step_epochs", "log_every")
-        non_negative = ("pad", "workers", "max_steps_per_epoch", "seed")
+        non_negative = ("pad", "workers", "threads", "max_steps_per_epoch", "seed")
         for f in fields(self):
             value = getattr(self, f.name)
             kind = _kind(f)

@@ -32,21 +32,21 @@ FGSM_IMAGES = 500
 EVAL_BATCH, OOD_BATCH = 128, 256
 
 
-def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device: str, fresh: bool,
+def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device: str, threads: int, fresh: bool,
                   progress: bool) -> dict[str, Any]:
     """Train ``digits-<method>`` into ``run_dir``, reusing a finished run with the same settings."""
     from wsol.config import TrainConfig, preset_config
     from wsol.engine.jobs import train
     from wsol.engine.train import RunFiles
 
-    config = preset_config(f"digits-{method}", overrides=[f"data={data}", f"device={device}"]
+    config = preset_config(f"digits-{method}", overrides=[f"data={data}", f"device={device}", f"threads={threads}"]
                            + (TINY_OVERRIDES if tiny else []))
     files = RunFiles(run_dir)
     if fresh and files.config.is_file():
         shutil.rmtree(run_dir)
     if files.config.is_file():
         saved = TrainConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
-        if saved.replace(device=config.device, workers=config.workers) != config:
+        if saved.replace(device=config.device, workers=config.workers, threads=config.threads) != config:
             logger.info("%s: cached run has other settings; retraining", run_dir)
             shutil.rmtree(run_dir)
     if files.metrics.is_file() and files.model.is_file():
@@ -57,7 +57,7 @@ def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device:
 
 
 def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.PathLike] = None, tiny: bool = False,
-             fresh: bool = False, device: str = "auto", progress: bool = False) -> dict[str, Any]:
+             fresh: bool = False, device: str = "auto", threads: int = 0, progress: bool = False) -> dict[str, Any]:
     """The whole demo; writes ``OUT/<method>/{evaluation,robustness}.json``, figures and ``OUT/report.md``.
 
     Args:
@@ -66,11 +66,14 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         tiny: a few-second smoke run on a tiny dataset (numbers meaningless).
         fresh: retrain even when finished runs with the same settings exist.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        threads: intra-op CPU threads while training (0: torch's default, one per core); see
+            :class:`wsol.config.TrainConfig`.
         progress: tqdm bars.
 
     Returns:
         ``report`` (path of ``report.md``), ``results`` (method -> localization results with ``pxap``),
-        ``robustness`` (FGSM and OOD per method), ``trained`` (method -> training metrics), ``timings``.
+        ``robustness`` (FGSM and OOD per method), ``trained`` (method -> training metrics), ``timings``,
+        ``environment`` (versions, threads, CPU capability, seeds: what a rerun elsewhere needs to compare).
 
     Example::
 
@@ -98,8 +101,8 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
     trained, models = {}, {}
     for method in METHODS:
         t0 = time.perf_counter()
-        trained[method] = _train_cached(method, data, out / method, tiny=tiny, device=device, fresh=fresh,
-                                        progress=progress)
+        trained[method] = _train_cached(method, data, out / method, tiny=tiny, device=device, threads=threads,
+                                        fresh=fresh, progress=progress)
         models[method] = RunFiles(out / method).model
         timings[f"train_{method}_s"] = time.perf_counter() - t0
 
@@ -144,7 +147,27 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         atomic_write_json(out / method / "robustness.json", {"fgsm": robustness["fgsm"][method],
                                                              "ood_msp": robustness["ood"][method],
                                                              "ood_sets": robustness["ood_sets"]})
+    seeds = {m: json.loads(RunFiles(out / m).config.read_text(encoding="utf-8"))["seed"] for m in METHODS}
+    environment = run_environment(trained, seeds)
     report = write_report(out, results, grid=grid, trained=trained, timings=timings, tiny=tiny, data=data,
-                          robustness=robustness)
+                          robustness=robustness, environment=environment)
     return {"report": str(report), "results": results, "robustness": robustness, "trained": trained,
-            "timings": timings}
+            "timings": timings, "environment": environment}
+
+
+def run_environment(trained: dict[str, Any], seeds: dict[str, int]) -> dict[str, Any]:
+    """What decides the bits of a CPU run besides the seed: library versions, training threads, the SIMD level
+    torch's kernels dispatch to, and the seeds of the runs."""
+    import platform
+
+    import cv2
+    import numpy as np
+    import torch
+
+    import wsol
+
+    return {"wsol": wsol.__version__, "torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
+            "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "training_threads": {m: t.get("threads") for m, t in trained.items()},
+            "seeds": seeds}

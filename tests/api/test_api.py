@@ -82,7 +82,9 @@ def test_the_cli_and_the_demo_call_the_job_functions(monkeypatch, tmp_path):
     monkeypatch.setattr(wsol.engine.evaluate, "evaluate_checkpoint", recorder("evaluate", fake))
     monkeypatch.setattr(wsol.robustness.jobs, "robustness_checkpoint",
                         recorder("robustness", {"fill": "zero", "timing": {}}))
-    monkeypatch.setattr(wsol.demo, "run_demo", recorder("demo", {"timings": {"total_s": 1.0}, "report": "r.md"}))
+    demo = {"timings": {"total_s": 1.0}, "report": "r.md", "robustness": None,
+            "results": {"m": {"fixed_threshold": 0.2, "maxboxacc": 1.0, "maxboxacc_v2": 2.0, "calibrated": {}}}}
+    monkeypatch.setattr(wsol.demo, "run_demo", recorder("demo", demo))
     assert main(["evaluate", "m.pt", "--metadata", "meta/test", "--cam", "gradcam", "--shard", "1/3",
                  "--out", str(tmp_path / "e.json"), "-q"]) == 0
     assert main(["robustness", "m.pt", "--metadata", "meta/test", "--occlusion", "--out", str(tmp_path / "r.json"),
@@ -111,3 +113,13 @@ def test_an_arch_that_does_not_fit_the_checkpoint_settings_is_one_line(model_pt,
                  "test"), "--out", str(tmp_path / "e.json"), "-q"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "model.pt" in err
+
+
+def test_training_threads_are_set_recorded_and_restored(tiny_digits, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    metrics = wsol.api.train("digits-vanilla", tmp_path / "run", overrides=[
+        f"data={tiny_digits}", "image_size=32", "batch_size=16", "epochs=1", "max_steps_per_epoch=2", "threads=1"])
+    assert metrics["threads"] == 1 and torch.get_num_threads() == before
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1

@@ -13,10 +13,18 @@ from wsol.report import box_acc_curves_png, cam_grid_png, format_number, markdow
 
 def test_demo_tiny_writes_a_report_and_reuses_models(tmp_path, capsys):
     out, data = tmp_path / "runs", tmp_path / "digits"
-    assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu"]) == 0
-    assert "report:" in capsys.readouterr().out
+    assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu",
+                 "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "report:" in printed
+    header, rule, *rows = printed.splitlines()[:4]
+    assert header.split()[:4] == ["model", "cls", "top-1", "MaxBoxAcc"] and "Top-1 Loc τ=0.2" in header
+    assert "FGSM 8/255" in header and "OOD AUROC" in header and set(rule) == {"-"}
+    assert [r.split()[0] for r in rows] == ["vanilla", "cutmix"]
     report = (out / "report.md").read_text()
     assert "| vanilla |" in report and "| cutmix |" in report and "Tiny smoke run" in report
+    assert "GT-known Loc (τ = 0.2)" in report and "GT-known Loc (τ*)" in report and "Top-1 Loc (τ*)" in report
+    assert "## Reproducibility" in report and '"vanilla": 1' in report  # the training threads, recorded
     for png in ("cams.png", "box_acc_curves.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.size[0] > 100

@@ -81,7 +81,36 @@ def test_iou_100_means_exact_match():
     acc.update(s, [(2, 2, 5, 5)], (10, 10))
     acc.update(s, [(2, 2, 5, 6)], (10, 10))
     out = acc.compute()
-    assert out["maxboxacc_by_iou"] == {"100": 50.0, "1": 100.0}
+    # the requested IoUs and MaxBoxAccV2's 30/50/70 (the second GT box, 4x5 inclusive pixels, against the 4x4 box:
+    # IoU 16/20 = 0.8, correct up to 80 %)
+    assert out["maxboxacc_by_iou"] == {"100": 50.0, "1": 100.0, "30": 100.0, "50": 100.0, "70": 100.0}
+    assert out["v2_ious"] == [30, 50, 70]
+
+
+def test_cutmix_protocol_output_shows_every_iou_its_headline_numbers_use():
+    images = _images(6, 30)
+    out = _run(images, protocol="cutmix").compute()
+    assert out["iou_thresholds"] == [50]
+    assert set(out["maxboxacc_by_iou"]) == {"30", "50", "70"} == set(out["box_acc_curve"])
+    assert out["maxboxacc_v2"] == pytest.approx(np.mean([out["maxboxacc_by_iou"][k] for k in ("30", "50", "70")]))
+
+
+def test_calibrated_fixed_threshold_numbers_by_hand():
+    """GT-known / Top-1 Loc at the calibrated tau beside the fixed-tau ones. The map has a strong region (the object)
+    and an equally large weak one (0.5): below tau = 0.50 (uint8 127 > int(tau 255) while tau < 0.498) the weak one
+    is the largest contour chosen and the box misses; from 0.50 on only the object is left."""
+    s = np.zeros((10, 10))
+    s[2:5, 2:5] = 1.0
+    s[6:9, 6:9] = 0.5
+    cal, test = BoxAccumulator(), BoxAccumulator()
+    cal.update(s, [(2, 2, 5, 5)], (10, 10), label=0, top5=[0])
+    test.update(s, [(2, 2, 5, 5)], (10, 10), label=1, top5=[1, 0])   # top-1 right
+    test.update(s, [(2, 2, 5, 5)], (10, 10), label=1, top5=[0, 1])   # top-1 wrong, top-5 right
+    fixed = test.compute()
+    assert (fixed["fixed_threshold"], fixed["gt_known_loc"], fixed["top1_loc"]) == (0.2, 0.0, 0.0)
+    out = calibrate(cal, test)
+    assert out["threshold_v1"] == 0.5
+    assert (out["gt_known_loc"], out["box_acc_v1"], out["top1_loc"], out["top5_loc"]) == (100.0, 100.0, 50.0, 100.0)
 
 
 def test_calibration_uses_the_other_split():

@@ -23,6 +23,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fresh", action="store_true", help="retrain the models even when cached ones exist")
     p.add_argument("--tiny", action="store_true", help="a few-second smoke run on a tiny dataset")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op CPU threads while training (default 0: torch's, one per core; use 1 when other "
+                        "jobs share the cores)")
     add_common_flags(p)
     p.set_defaults(run=_run)
 
@@ -31,7 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     from wsol.cli.main import show_progress
     from wsol.demo import run_demo
 
+    from wsol.report.demo import summary_table
+
     demo = run_demo(args.out, data=args.data, tiny=args.tiny, fresh=args.fresh, device=args.device,
-                    progress=show_progress(args))
+                    threads=args.threads, progress=show_progress(args))
+    print(summary_table(demo["results"], demo["robustness"]))
     print(f"demo finished in {demo['timings']['total_s']:.0f} s; report: {demo['report']}")
     return 0

@@ -61,7 +61,7 @@ from wsol.models.builder import build_model
 logger = logging.getLogger(__name__)
 
 #: Config keys ``resume`` may change (they do not change what is computed).
-RESUME_MUTABLE = ("workers", "log_every", "device")
+RESUME_MUTABLE = ("workers", "threads", "log_every", "device")
 
 
 def _run_file(name: str) -> Any:
@@ -538,7 +538,8 @@ def finish_run(setup: TrainSetup, record: dict[str, Any], *, step: int, elapsed:
     if not record and files.checkpoint.exists():
         record = dict(load_checkpoint(files.checkpoint)["metrics"])
     final = {**record, "epochs": config.epochs, "complete": complete, "train_seconds": elapsed,
-             "num_classes": setup.num_classes, "world_size": setup.world, "device": str(setup.device)}
+             "num_classes": setup.num_classes, "world_size": setup.world, "device": str(setup.device),
+             "threads": torch.get_num_threads()}
     final.pop("event", None)
     if setup.writer and complete:
         save_checkpoint(files.model, model_file_state(config, model=setup.model, num_classes=setup.num_classes,
@@ -573,6 +574,17 @@ def fit(config: TrainConfig, run_dir: str | Path, *, resume: bool = False, progr
         InputError: bad data, checkpoint or run folder (named in the message).
         ValueError: invalid settings (unknown method options, AMP without CUDA, ...).
     """
+    threads = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _fit(config, run_dir, resume=resume, progress=progress, device=device, stop_after=stop_after)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(config: TrainConfig, run_dir: str | Path, *, resume: bool, progress: bool, device: torch.device | None,
+         stop_after: int | None) -> dict[str, Any]:
     setup = prepare_training(config, run_dir, resume=resume, device=device)
     step, elapsed, record = setup.start_step, setup.start_elapsed, {}
     end_epoch = config.epochs if stop_after is None else min(config.epochs, setup.start_epoch + max(0, stop_after))

@@ -186,6 +186,12 @@ class BoxAccumulator:
         return acc
 
     # -- results --------------------------------------------------------------------------------------------------
+    @property
+    def reported_ious(self) -> tuple[int, ...]:
+        """The IoU thresholds of the per-IoU outputs: the requested ones and MaxBoxAccV2's 30/50/70, so that every
+        headline number can be traced to its curves whatever the protocol asks for."""
+        return tuple(sorted(set(self.iou_thresholds) | set(V2_IOUS)))
+
     def box_acc(self, iou: int, *, all_contours: bool = True) -> np.ndarray:
         """(T,) float64 BoxAcc in percent over the tau grid at IoU threshold ``iou``."""
         if self.num_images == 0:
@@ -199,7 +205,7 @@ class BoxAccumulator:
         Keys: ``num_images``, ``protocol``, ``interval``, ``iou_thresholds``, ``fixed_threshold``,
         ``thresholds``, ``maxboxacc`` (v1: largest contour, IoU 50), ``maxboxacc_v2`` (mean over 30/50/70, all
         contours), ``maxboxacc_by_iou`` / ``best_threshold_by_iou`` / ``box_acc_curve`` (all contours, per
-        requested IoU as a string key), the same with ``_v1`` for the largest contour, ``gt_known_loc`` (fixed
+        IoU of :attr:`reported_ious` as a string key; ``v2_ious`` names the three MaxBoxAccV2 averages), the same with ``_v1`` for the largest contour, ``gt_known_loc`` (fixed
         tau), and with predictions ``top1_cls``, ``top5_cls``, ``top1_loc``, ``top5_loc`` (fixed tau),
         ``top1_loc_best``, ``top5_loc_best`` and their ``*_threshold``. The best tau is the first one reaching the
         maximum.
@@ -221,13 +227,14 @@ class BoxAccumulator:
         out["maxboxacc"] = float(curves_v1[50].max())
         out["best_threshold"] = float(taus[int(np.argmax(curves_v1[50]))])
         out["maxboxacc_v2"] = float(np.mean([curves[d].max() for d in V2_IOUS]))
-        out["maxboxacc_by_iou"] = {str(d): float(curves[d].max()) for d in self.iou_thresholds}
-        out["best_threshold_by_iou"] = {str(d): float(taus[int(np.argmax(curves[d]))]) for d in self.iou_thresholds}
-        out["maxboxacc_v1_by_iou"] = {str(d): float(curves_v1[d].max()) for d in self.iou_thresholds}
-        out["best_threshold_v1_by_iou"] = {str(d): float(taus[int(np.argmax(curves_v1[d]))])
-                                           for d in self.iou_thresholds}
-        out["box_acc_curve"] = {str(d): curves[d].tolist() for d in self.iou_thresholds}
-        out["box_acc_curve_v1"] = {str(d): curves_v1[d].tolist() for d in self.iou_thresholds}
+        shown = self.reported_ious
+        out["v2_ious"] = list(V2_IOUS)
+        out["maxboxacc_by_iou"] = {str(d): float(curves[d].max()) for d in shown}
+        out["best_threshold_by_iou"] = {str(d): float(taus[int(np.argmax(curves[d]))]) for d in shown}
+        out["maxboxacc_v1_by_iou"] = {str(d): float(curves_v1[d].max()) for d in shown}
+        out["best_threshold_v1_by_iou"] = {str(d): float(taus[int(np.argmax(curves_v1[d]))]) for d in shown}
+        out["box_acc_curve"] = {str(d): curves[d].tolist() for d in shown}
+        out["box_acc_curve_v1"] = {str(d): curves_v1[d].tolist() for d in shown}
         out["gt_known_loc"] = float(_pct(self.gt_known_fixed, self.num_images))
         if self.num_predictions:
             if self.num_predictions != self.num_images:
@@ -256,24 +263,29 @@ def calibrate(calibration: BoxAccumulator, test: BoxAccumulator) -> dict:
     ``calibration``; the result is ``test``'s BoxAcc at that tau (no maximum over the test split).
 
     Returns:
-        ``threshold_by_iou``, ``box_acc_by_iou`` (requested IoUs), ``box_acc_v2`` (mean over 30/50/70),
-        ``threshold_v1``, ``box_acc_v1``.
+        ``threshold_by_iou``, ``box_acc_by_iou`` (:attr:`BoxAccumulator.reported_ious`), ``box_acc_v2`` (mean over
+        30/50/70), ``threshold_v1``, ``box_acc_v1`` (largest region, IoU 50 at tau*), ``gt_known_loc`` (the same
+        number under its usual name: GT-known Loc at the calibrated tau), and with predictions ``top1_loc`` /
+        ``top5_loc`` at that tau, to set beside the fixed-tau numbers of ``compute()``.
     """
     if calibration._config() != test._config():
         raise ValueError("calibration and test accumulators have different settings")
     taus = test.taus
     out: dict = {"threshold_by_iou": {}, "box_acc_by_iou": {}}
     chosen: dict[int, float] = {}
-    for d in sorted(set(test.iou_thresholds) | set(V2_IOUS)):
+    for d in test.reported_ious:
         i = int(np.argmax(calibration.box_acc(d)))
         chosen[d] = float(test.box_acc(d)[i])
-        if d in test.iou_thresholds:
-            out["threshold_by_iou"][str(d)] = float(taus[i])
-            out["box_acc_by_iou"][str(d)] = chosen[d]
+        out["threshold_by_iou"][str(d)] = float(taus[i])
+        out["box_acc_by_iou"][str(d)] = chosen[d]
     out["box_acc_v2"] = float(np.mean([chosen[d] for d in V2_IOUS]))
     i = int(np.argmax(calibration.box_acc(50, all_contours=False)))
     out["threshold_v1"] = float(taus[i])
     out["box_acc_v1"] = float(test.box_acc(50, all_contours=False)[i])
+    out["gt_known_loc"] = out["box_acc_v1"]
+    if test.num_predictions:
+        out["top1_loc"] = float(_pct(test.top1_loc[i], test.num_predictions))
+        out["top5_loc"] = float(_pct(test.top5_loc[i], test.num_predictions))
     return out
 
 

@@ -4,6 +4,7 @@ It runs no model; numbers are whatever the run measured.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from wsol.fileio import atomic_write_bytes, atomic_write_text
 from wsol.report.figures import box_acc_curves_png, cam_grid_png
-from wsol.report.tables import markdown_table
+from wsol.report.tables import format_number, markdown_table
 
 def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
     eps = rob["fgsm_eps_255"]
@@ -43,9 +44,30 @@ def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def summary_table(results: Mapping[str, Mapping[str, Any]], robustness: Mapping[str, Any] | None = None) -> str:
+    """The demo's headline numbers as a plain-text table for the terminal: classification, MaxBoxAcc, MaxBoxAccV2,
+    Top-1 Loc at the fixed and the calibrated threshold, PxAP, FGSM accuracy at the largest budget and the mean
+    max-softmax OOD AUROC (columns without data are left out)."""
+    any_res = next(iter(results.values()))
+    tau = any_res["fixed_threshold"]
+    columns = ["model", "cls top-1", "MaxBoxAcc", "MaxBoxAccV2", f"Top-1 Loc τ={tau:g}", "Top-1 Loc τ*", "PxAP"]
+    rows = [[name, res.get("top1_cls"), res["maxboxacc"], res["maxboxacc_v2"], res.get("top1_loc"),
+             res["calibrated"].get("top1_loc"), res.get("pxap")] for name, res in results.items()]
+    if robustness:
+        eps = robustness["fgsm_eps_255"][-1]
+        columns += [f"FGSM {eps:g}/255", "OOD AUROC"]
+        for row, name in zip(rows, results):
+            row += [robustness["fgsm"][name]["adversarial"][-1]["top1_pct"], robustness["ood"][name]["mean"]["auroc"]]
+    cells = [columns] + [[str(r[0])] + [format_number(v, digits=1) for v in r[1:]] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+             for row in cells]
+    return "\n".join(lines[:1] + ["-" * len(lines[0])] + lines[1:])
+
+
 def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, grid: Mapping[str, Any],
                  trained: Mapping[str, Mapping[str, Any]], timings: Mapping[str, float], tiny: bool, data: Path,
-                 robustness: Mapping[str, Any] | None = None) -> Path:
+                 robustness: Mapping[str, Any] | None = None, environment: Mapping[str, Any] | None = None) -> Path:
     """Write ``cams.png``, ``box_acc_curves.png`` and ``report.md`` into ``out_dir`` (atomically).
 
     Args:
@@ -59,6 +81,7 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         tiny: the smoke run (the report says its numbers mean nothing).
         data: the dataset folder (named in the report).
         robustness: FGSM and OOD results (``fgsm``, ``ood``, ``fgsm_eps_255``, ``fgsm_images``, ``ood_sets``).
+        environment: versions, threads and CPU capability of the run (a "Reproducibility" section).
 
     Returns:
         the path of ``report.md``.
@@ -72,24 +95,28 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         curves[f"{name}, all regions (IoU 50)"] = (taus, np.asarray(res["box_acc_curve"]["50"]))
     atomic_write_bytes(out_dir / "box_acc_curves.png",
                        box_acc_curves_png(curves, title="BoxAcc on digits test vs CAM threshold"))
+    any_res = next(iter(results.values()))
+    tau = any_res["fixed_threshold"]
     rows = []
     for name, res in results.items():
+        cal = res["calibrated"]
         rows.append([name, res.get("top1_cls"), res["maxboxacc"], res["maxboxacc_v2"], res.get("top1_loc"),
-                     res["gt_known_loc"], res["calibrated"]["box_acc_v1"], res.get("pxap"),
+                     cal.get("top1_loc"), res["gt_known_loc"], cal["box_acc_v1"], res.get("pxap"),
                      trained[name].get("train_seconds")])
-    table = markdown_table(["model", "top-1 cls", "MaxBoxAcc", "MaxBoxAccV2", "Top-1 Loc", "GT-known Loc",
-                            "BoxAcc @ τ* (v1)", "PxAP", "train s"], rows)
-    any_res = next(iter(results.values()))
+    table = markdown_table(["model", "top-1 cls", "MaxBoxAcc", "MaxBoxAccV2", f"Top-1 Loc (τ = {tau:g})",
+                            "Top-1 Loc (τ*)", f"GT-known Loc (τ = {tau:g})", "GT-known Loc (τ*)", "PxAP",
+                            "train s"], rows)
     lines = [
         "# wsol demo: vanilla CAM vs CutMix on the embedded digits set",
         "",
         ("**Tiny smoke run: the models are barely trained and the numbers mean nothing.**\n" if tiny else ""),
         f"Dataset: `{data}` ({any_res['num_images']} test images). Presets `digits-vanilla` and `digits-cutmix` "
         "(`wsol list presets`). Protocol `wsolevaluation`: MaxBoxAcc (largest region, IoU ≥ 50 %) and MaxBoxAccV2 "
-        "(all regions, mean over IoU 30/50/70) take the best threshold on the test split itself; Top-1 Loc and "
-        f"GT-known Loc use the fixed threshold τ = {any_res['fixed_threshold']}; BoxAcc @ τ* uses the threshold "
-        "chosen on the held-out `train_fullsup` split (the protocol of Choe et al.); PxAP is on `test_masks`. "
-        "All numbers in %.",
+        "(all regions, mean over IoU 30/50/70) take the best threshold on the test split itself. Top-1 Loc and "
+        f"GT-known Loc are given twice: at the protocol's fixed threshold τ = {tau:g} (wsolevaluation's; the "
+        "CutMix paper's `--protocol cutmix` uses 0.15), and at τ*, the threshold chosen on the held-out "
+        "`train_fullsup` split (the protocol of Choe et al.; GT-known Loc at τ* is BoxAcc of the largest region "
+        "at IoU 50). PxAP is on `test_masks`. All numbers in %.",
         "",
         table,
         "## CAMs",
@@ -105,6 +132,13 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         "![BoxAcc curves](box_acc_curves.png)",
         "",
         *(_robustness_sections(robustness) if robustness else []),
+        *(["## Reproducibility", "",
+            "The same seed gives the same numbers on the same CPU kind, library versions and thread count; another "
+            "CPU (a different SIMD level of torch's kernels) or thread count changes the last bits of the weights, "
+            "which after training can move these numbers by more than their seed spread. This run:",
+            "", markdown_table(["setting", "value"], [[k, json.dumps(v) if isinstance(v, dict) else v]
+                                                       for k, v in environment.items()]), ""]
+          if environment else []),
         "## Timings",
         "",
         markdown_table(["step", "seconds"], [[k, float(v)] for k, v in timings.items()], digits=1),
