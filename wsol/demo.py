@@ -157,7 +157,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
 
 def run_environment(trained: dict[str, Any], seeds: dict[str, int]) -> dict[str, Any]:
     """What decides the bits of a CPU run besides the seed: library versions, training threads, the SIMD level
-    torch's kernels dispatch to, and the seeds of the runs."""
+    torch's kernels dispatch to (and whether it was pinned), and the seeds of the runs."""
     import platform
 
     import cv2
@@ -169,5 +169,6 @@ def run_environment(trained: dict[str, Any], seeds: dict[str, int]) -> dict[str,
     return {"wsol": wsol.__version__, "torch": torch.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
             "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "pinned_isa": {k: os.environ.get(k) for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")},
             "training_threads": {m: t.get("threads") for m, t in trained.items()},
             "seeds": seeds}

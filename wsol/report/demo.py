@@ -133,9 +133,12 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         "",
         *(_robustness_sections(robustness) if robustness else []),
         *(["## Reproducibility", "",
-            "The same seed gives the same numbers on the same CPU kind, library versions and thread count; another "
-            "CPU (a different SIMD level of torch's kernels) or thread count changes the last bits of the weights, "
-            "which after training can move these numbers by more than their seed spread. This run:",
+            "The same seed gives bit-identical numbers for the same library versions, training thread count and "
+            "SIMD level of torch's kernels. Another thread count, or a CPU whose kernels dispatch to another SIMD "
+            "level (AVX2 vs AVX-512, in ATen and in oneDNN separately), changes the last bits of the weights, and "
+            "after training these numbers can move by more than their seed spread. To compare across machines, "
+            "pin both with `ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2` and the threads with `--threads` "
+            "(README, Determinism). This run:",
             "", markdown_table(["setting", "value"], [[k, json.dumps(v) if isinstance(v, dict) else v]
                                                        for k, v in environment.items()]), ""]
           if environment else []),
