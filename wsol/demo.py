@@ -28,6 +28,8 @@ NUM_SHOWN = 8
 FGSM_EPS_255 = (1, 2, 4, 8)
 #: Test images attacked in the demo (a seeded subset keeps the demo within its time budget).
 FGSM_IMAGES = 500
+#: Bootstrap resamples of the OOD AUROC intervals (over images; one seed per model, so not over training seeds).
+OOD_RESAMPLES = 1000
 #: Batch sizes of the demo's evaluations (throughput only; the numbers do not depend on them).
 EVAL_BATCH, OOD_BATCH = 128, 256
 
@@ -86,7 +88,10 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
     from wsol.engine.evaluate import cam_examples, evaluate_checkpoint, open_checkpoint, open_eval_split
     from wsol.engine.train import RunFiles
     from wsol.fileio import atomic_write_json
+    import numpy as np
+
     from wsol.ood.evaluate import detect_ood
+    from wsol.ood.metrics import auroc_bootstrap_interval
     from wsol.report.demo import write_report
     from wsol.robustness.jobs import attack_checkpoint
 
@@ -129,16 +134,20 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
     if (data / "ood").is_dir():
         ood_sets.append(("digits backgrounds", f"folder:{data / 'ood'}"))
     ood_sets += [("Gaussian noise", "gaussian"), ("uniform noise", "uniform")]
-    robustness: dict[str, Any] = {"fgsm": {}, "ood": {}, "fgsm_eps_255": list(FGSM_EPS_255)}
+    robustness: dict[str, Any] = {"fgsm": {}, "ood": {}, "ood_auroc_interval": {}, "fgsm_eps_255": list(FGSM_EPS_255)}
     for method, path in models.items():
         attack = attack_checkpoint(path, meta / "test", eps_255=FGSM_EPS_255, max_images=FGSM_IMAGES, seed=0,
                                    batch_size=EVAL_BATCH, workers=0, device=device)
         robustness["fgsm"][method] = attack["attacks"]["fgsm"]
         robustness["fgsm_images"] = attack["num_images"]
-        ood = detect_ood(path, meta / "test", ood=ood_sets, num_noise=None, seed=0, batch_size=OOD_BATCH,
-                         workers=0, device=device).results
-        robustness["ood"][method] = ood["metrics"]["msp"]
-        robustness["ood_sets"] = ood["ood_sets"]
+        run = detect_ood(path, meta / "test", ood=ood_sets, num_noise=None, seed=0, batch_size=OOD_BATCH,
+                         workers=0, device=device)
+        robustness["ood"][method] = run.results["metrics"]["msp"]
+        robustness["ood_sets"] = run.results["ood_sets"]
+        robustness["ood_auroc_interval"][method] = {
+            name: list(auroc_bootstrap_interval(run.scores_in["msp"], scores["msp"], generator=np.random.default_rng(0),
+                                                num_resamples=OOD_RESAMPLES))
+            for name, scores in run.scores_out.items()}
     timings["fgsm_and_ood_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - start
 
@@ -146,6 +155,8 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         atomic_write_json(out / method / "evaluation.json", results[method])
         atomic_write_json(out / method / "robustness.json", {"fgsm": robustness["fgsm"][method],
                                                              "ood_msp": robustness["ood"][method],
+                                                             "ood_msp_auroc_interval_95":
+                                                                 robustness["ood_auroc_interval"][method],
                                                              "ood_sets": robustness["ood_sets"]})
     seeds = {m: json.loads(RunFiles(out / m).config.read_text(encoding="utf-8"))["seed"] for m in METHODS}
     environment = run_environment(trained, seeds)

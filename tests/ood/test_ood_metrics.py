@@ -300,3 +300,35 @@ def test_roc_points_equal_sklearn_roc_curve_with_ties():
     fpr, tpr = roc_points(a, b)
     ref_fpr, ref_tpr, _ = roc_curve(np.r_[np.ones(60), np.zeros(45)], np.r_[a, b], drop_intermediate=False)
     assert np.allclose(fpr, ref_fpr) and np.allclose(tpr, ref_tpr)
+
+
+def test_auroc_bootstrap_interval_by_hand_and_against_direct_resampling():
+    from sklearn.metrics import roc_auc_score
+
+    from wsol.ood.metrics import auroc_bootstrap_interval
+
+    # one image each: every resample is the same pair, the interval collapses on the AUROC
+    assert auroc_bootstrap_interval([2.0], [1.0], generator=np.random.default_rng(0), num_resamples=5) == (100.0,
+                                                                                                             100.0)
+    rng = np.random.default_rng(7)
+    s_in, s_out = rng.normal(1.0, 1.0, 60).round(1), rng.normal(0.0, 1.0, 40).round(1)  # rounded: ties
+    low, high = auroc_bootstrap_interval(s_in, s_out, generator=np.random.default_rng(3), num_resamples=200,
+                                         level=0.9)
+    # slow reference: the same draws (in-distribution indices first, then OOD), scikit-learn's AUROC
+    g = np.random.default_rng(3)
+    a, b = g.integers(0, 60, size=(200, 60)), g.integers(0, 40, size=(200, 40))
+    values = [100 * roc_auc_score(np.r_[np.ones(60), np.zeros(40)], np.r_[s_in[i], s_out[j]]) for i, j in zip(a, b)]
+    assert (low, high) == pytest.approx(tuple(np.quantile(values, [0.05, 0.95])), abs=1e-9)
+    # the population AUROC of N(1, 1) vs N(0, 1) is 100 Phi(1 / sqrt 2) = 76.02: inside a 95 % interval of 1000 each
+    big_in, big_out = rng.normal(1.0, 1.0, 1000), rng.normal(0.0, 1.0, 1000)
+    low, high = auroc_bootstrap_interval(big_in, big_out, generator=np.random.default_rng(0), num_resamples=300)
+    assert low < 76.02 < high and high - low < 6
+
+
+def test_auroc_bootstrap_interval_rejects_bad_options():
+    from wsol.ood.metrics import auroc_bootstrap_interval
+
+    with pytest.raises(ValueError, match="num_resamples"):
+        auroc_bootstrap_interval([1.0], [0.0], generator=np.random.default_rng(0), num_resamples=0)
+    with pytest.raises(ValueError, match="level"):
+        auroc_bootstrap_interval([1.0], [0.0], generator=np.random.default_rng(0), level=1.0)

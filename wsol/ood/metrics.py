@@ -51,7 +51,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ood_metrics", "tnr_at_tpr", "fpr_at_tpr_ood_positive", "auroc", "detection_accuracy", "aupr_in",
+__all__ = ["auroc_bootstrap_interval", "ood_metrics", "tnr_at_tpr", "fpr_at_tpr_ood_positive", "auroc", "detection_accuracy", "aupr_in",
            "aupr_out", "METRIC_NAMES"]
 
 #: Keys of :func:`ood_metrics` that are percentages of a metric, in a stable order (for tables and CLIs).
@@ -244,3 +244,34 @@ def roc_points(scores_in: ArrayLike, scores_out: ArrayLike) -> tuple[np.ndarray,
     tpr = (g.n_in - g.in_lt)[::-1] / g.n_in
     fpr = (g.n_out - g.out_lt)[::-1] / g.n_out
     return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr])
+
+
+def auroc_bootstrap_interval(scores_in: ArrayLike, scores_out: ArrayLike, *, generator: np.random.Generator,
+                             num_resamples: int = 1000, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`auroc` (in %) over the images: the in-distribution and the OOD scores
+    are resampled with replacement, each set on its own, ``num_resamples`` times.
+
+    It measures how much the AUROC of *this model* moves with the choice of test and OOD images. It does not
+    measure how much it moves with the training seed, which on noise sets is far larger; compare models over seeds
+    for that.
+
+    Args:
+        scores_in, scores_out: 1-D scores (higher = more in-distribution).
+        generator: the source of the resampling (drawn apart from its use, as everywhere).
+        num_resamples: bootstrap resamples (>= 1).
+        level: coverage in (0, 1).
+
+    Returns:
+        ``(low, high)``: the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles (numpy's linear interpolation).
+    """
+    s_in = _check_scores(scores_in, "scores_in")
+    s_out = _check_scores(scores_out, "scores_out")
+    if not (isinstance(num_resamples, int) and num_resamples >= 1):
+        raise ValueError(f"num_resamples must be a positive integer, got {num_resamples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    idx_in = generator.integers(0, len(s_in), size=(num_resamples, len(s_in)))
+    idx_out = generator.integers(0, len(s_out), size=(num_resamples, len(s_out)))
+    values = np.array([auroc(s_in[a], s_out[b]) for a, b in zip(idx_in, idx_out)])
+    low, high = np.quantile(values, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(low), float(high)
