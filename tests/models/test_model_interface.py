@@ -24,6 +24,8 @@ SIZES = [
     ("inception_v3", (96, 128), (6, 8), 1024),
     ("digits_cnn", (64, 64), (16, 16), 128),
     ("digits_cnn", (48, 64), (12, 16), 128),
+    ("digits_locnet", (64, 64), (16, 16), 96),
+    ("digits_locnet", (48, 64), (12, 16), 96),
 ]
 
 
@@ -39,7 +41,8 @@ def test_feature_map_size(built_models, key, size, expected, channels):
 # small inputs: the equalities do not depend on the size
 @pytest.mark.parametrize("key,size", [("resnet50", (64, 96)), ("resnet50_large", (64, 64)), ("resnet18", (64, 64)),
                                       ("vgg16", (64, 96)), ("vgg16_large", (64, 64)), ("inception_v3", (64, 96)),
-                                      ("inception_v3_large", (64, 64)), ("digits_cnn", (64, 64))])
+                                      ("inception_v3_large", (64, 64)), ("digits_cnn", (64, 64)),
+                                      ("digits_locnet", (64, 48))])
 @torch.no_grad()
 def test_forward_equals_classify_features_and_stages_compose(built_models, key, size):
     model = built_models[key]
@@ -54,7 +57,7 @@ def test_forward_equals_classify_features_and_stages_compose(built_models, key, 
     torch.testing.assert_close(staged, features, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("key", ["resnet50", "resnet18", "vgg16", "inception_v3", "digits_cnn"])
+@pytest.mark.parametrize("key", ["resnet50", "resnet18", "vgg16", "inception_v3", "digits_cnn", "digits_locnet"])
 def test_interface_attributes(built_models, key):
     model = built_models[key]
     assert isinstance(model, WSOLModel)

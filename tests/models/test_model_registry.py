@@ -5,7 +5,7 @@ import pytest
 
 from wsol.models import DEFAULT_CLASSIFIER_LR_MULT, MODELS, build_model, model_options
 
-NAMES = ["digits_cnn", "digits_net", "inception_v3", "resnet18", "resnet50", "vgg16"]
+NAMES = ["digits_cnn", "digits_locnet", "digits_net", "inception_v3", "resnet18", "resnet50", "vgg16"]
 
 
 def test_all_models_registered():
@@ -57,6 +57,7 @@ def test_builders_take_keyword_only_options():
 HEAD_PREFIXES = {
     "resnet50": ("layer4.", "fc."), "resnet18": ("layer4.", "fc."), "vgg16": ("conv6.", "fc."),
     "inception_v3": ("SPG_A3_1b.", "SPG_A3_2b.", "fc."), "digits_cnn": ("fc.",), "digits_net": ("fc.",),
+    "digits_locnet": ("fc.",),
 }
 
 
