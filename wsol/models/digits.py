@@ -35,7 +35,62 @@ def _conv_block(in_channels: int, out_channels: int, *, pool: bool, dilation: in
     return nn.Sequential(*layers)
 
 
-class DigitsCNN(WSOLModel):
+class _StagedDigitsModel(WSOLModel):
+    """A digits model whose feature map is its named stages applied in order (``stage_names``), registered as
+    ``arch``; a state dict is recognised by its exact set of top-level modules."""
+
+    arch: str = ""
+    stage_names: tuple[str, ...] = ()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages():
+            x = stage(x)
+        return x
+
+    def stages(self) -> list[nn.Module]:
+        return [getattr(self, name) for name in self.stage_names]
+
+    def _init_with_stem(self, *, num_classes: int, in_channels: int, widths: tuple[int, ...], count: int,
+                        input_norm: bool, abs_stem: bool) -> tuple[int, ...]:
+        """Check the options, initialise the module and build ``stem``; returns the widths as a tuple."""
+        check_num_classes(num_classes)
+        widths = _check_widths(widths, count)
+        _check_positive("in_channels", in_channels)
+        check_bool("input_norm", input_norm)
+        check_bool("abs_stem", abs_stem)
+        WSOLModel.__init__(self, num_classes=num_classes, feature_dim=widths[-1])
+        self.stem = _stem(in_channels, widths[0], input_norm=input_norm, abs_stem=abs_stem)
+        return widths
+
+    @classmethod
+    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
+        """``arch`` when the top-level modules with weights are exactly ``stage_names`` and ``fc``."""
+        return cls.arch if {k.split(".", 1)[0] for k in keys} == {*cls.stage_names, "fc"} else None
+
+
+def _check_widths(widths: tuple[int, ...], count: int) -> tuple[int, ...]:
+    widths = tuple(widths)
+    if len(widths) != count or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+        raise ValueError(f"widths must be {_NUMBERS[count]} positive integers, got {widths!r}")
+    return widths
+
+
+def _check_positive(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+_NUMBERS = {4: "four", 5: "five"}
+
+
+def _refuse_large_feature_map(arch: str, value: object) -> None:
+    """The digits builders accept ``large_feature_map`` for a uniform signature; only ``False`` is valid."""
+    if check_bool("large_feature_map", value):
+        raise ValueError(f"{arch} has no large_feature_map variant, got large_feature_map={value!r}")
+
+
+class DigitsCNN(_StagedDigitsModel):
     """Four conv blocks (32-64-128-128), two 2x downsamplings, GAP, linear classifier.
 
     Args:
@@ -45,14 +100,15 @@ class DigitsCNN(WSOLModel):
         dilated: dilate the convs of blocks 3 and 4 by 2 and 4 (receptive field 58 instead of 26 pixels).
     """
 
+    arch = "digits_cnn"
+    stage_names = ("block1", "block2", "block3", "block4")
     cam_layer_name = "block4"
     head_prefixes = ("fc.",)
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, width: int = 32, dilated: bool = True) -> None:
         check_num_classes(num_classes)
-        for name, value in (("in_channels", in_channels), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _check_positive("in_channels", in_channels)
+        _check_positive("width", width)
         check_bool("dilated", dilated)
         super().__init__(num_classes=num_classes, feature_dim=4 * width)
         self.block1 = _conv_block(in_channels, width, pool=True)
@@ -64,17 +120,6 @@ class DigitsCNN(WSOLModel):
         nn.init.normal_(self.fc.weight, 0.0, 0.01)
         nn.init.zeros_(self.fc.bias)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block4(self.block3(self.block2(self.block1(x))))
-
-    @classmethod
-    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
-        """``digits_cnn``: blocks 1 to 4 and no fifth."""
-        has = {k.split(".", 1)[0] for k in keys}
-        return "digits_cnn" if {"block1", "block4"} <= has and "block5" not in has else None
-
-    def stages(self) -> list[nn.Module]:
-        return [self.block1, self.block2, self.block3, self.block4]
 
 
 @MODELS.register("digits_cnn")
@@ -112,7 +157,7 @@ def _init_convs(model: nn.Module) -> None:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
 
-class DigitsNet(WSOLModel):
+class DigitsNet(_StagedDigitsModel):
     """Fast digits CNN: five 3x3 conv-BN blocks, three of them stride 2, then GAP and a linear classifier.
 
     Layout at a 64x64 input (``widths=(24, 48, 96, 96, 128)``): ``stem`` (input normalisation, stride-2 conv, 32x32),
@@ -129,21 +174,15 @@ class DigitsNet(WSOLModel):
             background alike).
     """
 
+    arch = "digits_net"
+    stage_names = ("stem", "block2", "block3", "block4", "block5")
     cam_layer_name = "block5"
     head_prefixes = ("fc.",)
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, widths: tuple[int, ...] = (24, 48, 96, 96, 128),
                  input_norm: bool = True, abs_stem: bool = True) -> None:
-        check_num_classes(num_classes)
-        widths = tuple(widths)
-        if len(widths) != 5 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-            raise ValueError(f"widths must be five positive integers, got {widths!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-        check_bool("input_norm", input_norm)
-        check_bool("abs_stem", abs_stem)
-        super().__init__(num_classes=num_classes, feature_dim=widths[-1])
-        self.stem = _stem(in_channels, widths[0], input_norm=input_norm, abs_stem=abs_stem)
+        widths = self._init_with_stem(num_classes=num_classes, in_channels=in_channels, widths=widths, count=5,
+                                      input_norm=input_norm, abs_stem=abs_stem)
         self.block2 = _conv_block(widths[0], widths[1], pool=False, stride=2)
         self.block3 = _conv_block(widths[1], widths[2], pool=False, stride=2)
         self.block4 = _conv_block(widths[2], widths[3], pool=False)
@@ -152,16 +191,6 @@ class DigitsNet(WSOLModel):
         _init_convs(self)
         self.reset_classifier()
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block5(self.block4(self.block3(self.block2(self.stem(x)))))
-
-    @classmethod
-    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
-        """``digits_net``: has a ``block5``."""
-        return "digits_net" if any(k.startswith("block5.") for k in keys) else None
-
-    def stages(self) -> list[nn.Module]:
-        return [self.stem, self.block2, self.block3, self.block4, self.block5]
 
 
 @MODELS.register("digits_net")
@@ -172,14 +201,12 @@ def digits_net(*, num_classes: int, large_feature_map: bool = False, in_channels
 
     ``large_feature_map`` is accepted for a uniform builder signature; only ``False`` is valid.
     """
-    if check_bool("large_feature_map", large_feature_map):
-        raise ValueError("digits_net has no large_feature_map variant, "
-                         f"got large_feature_map={large_feature_map!r}")
+    _refuse_large_feature_map("digits_net", large_feature_map)
     return DigitsNet(num_classes=num_classes, in_channels=in_channels, widths=widths, input_norm=input_norm,
                      abs_stem=abs_stem)
 
 
-class DigitsLocNet(WSOLModel):
+class DigitsLocNet(_StagedDigitsModel):
     """The localizing digits CNN: four 3x3 conv-BN blocks, two of them stride 2, then GAP and a linear classifier.
 
     Layout at a 64x64 input (``widths=(32, 64, 64, 96)``): ``stem`` (input normalisation, stride-2 conv, |x|, 32x32),
@@ -200,21 +227,15 @@ class DigitsLocNet(WSOLModel):
         abs_stem: ``|x|`` instead of ReLU after the stem's BatchNorm (see :class:`DigitsNet`).
     """
 
+    arch = "digits_locnet"
+    stage_names = ("stem", "block2", "block3", "block4")
     cam_layer_name = "block4"
     head_prefixes = ("fc.",)
 
     def __init__(self, *, num_classes: int, in_channels: int = 3, widths: tuple[int, ...] = (32, 64, 64, 96),
                  input_norm: bool = True, abs_stem: bool = True) -> None:
-        check_num_classes(num_classes)
-        widths = tuple(widths)
-        if len(widths) != 4 or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-            raise ValueError(f"widths must be four positive integers, got {widths!r}")
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
-        check_bool("input_norm", input_norm)
-        check_bool("abs_stem", abs_stem)
-        super().__init__(num_classes=num_classes, feature_dim=widths[-1])
-        self.stem = _stem(in_channels, widths[0], input_norm=input_norm, abs_stem=abs_stem)
+        widths = self._init_with_stem(num_classes=num_classes, in_channels=in_channels, widths=widths, count=4,
+                                      input_norm=input_norm, abs_stem=abs_stem)
         self.block2 = _conv_block(widths[0], widths[1], pool=False, stride=2)
         self.block3 = _conv_block(widths[1], widths[2], pool=False)
         self.block4 = _conv_block(widths[2], widths[3], pool=False)
@@ -222,17 +243,6 @@ class DigitsLocNet(WSOLModel):
         _init_convs(self)
         self.reset_classifier()
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.block4(self.block3(self.block2(self.stem(x))))
-
-    @classmethod
-    def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
-        """``digits_locnet``: a ``stem`` and blocks 2 to 4, no fifth."""
-        has = {k.split(".", 1)[0] for k in keys}
-        return "digits_locnet" if {"stem", "block4"} <= has and "block5" not in has else None
-
-    def stages(self) -> list[nn.Module]:
-        return [self.stem, self.block2, self.block3, self.block4]
 
 
 @MODELS.register("digits_locnet")
@@ -243,8 +253,6 @@ def digits_locnet(*, num_classes: int, large_feature_map: bool = False, in_chann
 
     ``large_feature_map`` is accepted for a uniform builder signature; only ``False`` is valid.
     """
-    if check_bool("large_feature_map", large_feature_map):
-        raise ValueError("digits_locnet has no large_feature_map variant, "
-                         f"got large_feature_map={large_feature_map!r}")
+    _refuse_large_feature_map("digits_locnet", large_feature_map)
     return DigitsLocNet(num_classes=num_classes, in_channels=in_channels, widths=widths, input_norm=input_norm,
                         abs_stem=abs_stem)
