@@ -84,7 +84,6 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         print(demo["results"]["cutmix"]["maxboxacc"], demo["report"])
     """
     from wsol.data.digits import DigitsConfig, prepare_digits
-    from wsol.devices import resolve_device
     from wsol.engine.evaluate import cam_examples, evaluate_checkpoint, open_checkpoint, open_eval_split
     from wsol.engine.train import RunFiles
     from wsol.fileio import atomic_write_json
@@ -123,7 +122,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         loaded, dev, size = open_checkpoint(path, device=device)
         test = open_eval_split(meta / "test", image_size=size)
         shown = cam_examples(loaded.model.to(dev), test, indices=list(range(min(NUM_SHOWN, len(test)))),
-                             threshold=res["calibrated"]["threshold_v1"], device=resolve_device(device))
+                             threshold=res["calibrated"]["threshold_v1"], device=dev)
         grid["maps"][method], grid["pred_boxes"][method] = shown["maps"], shown["pred_boxes"]
         grid.update(images=shown["images"], gt_boxes=shown["gt_boxes"],
                     titles=[f"label {label}" for label in shown["labels"]])
