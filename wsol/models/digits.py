@@ -65,6 +65,8 @@ class _StagedDigitsModel(WSOLModel):
     @classmethod
     def recognize_state_dict(cls, keys: frozenset[str]) -> str | None:
         """``arch`` when the top-level modules with weights are exactly ``stage_names`` and ``fc``."""
+        if not cls.arch:  # the abstract base recognises nothing
+            return None
         return cls.arch if {k.split(".", 1)[0] for k in keys} == {*cls.stage_names, "fc"} else None
 
 
