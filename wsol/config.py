@@ -66,9 +66,10 @@ class TrainConfig:
         seed: seed of everything random (initialisation, order, augmentation, methods).
         workers: DataLoader worker processes (``in_memory=False`` only).
         threads: intra-op CPU threads while training (``torch.set_num_threads``, restored afterwards); 0 leaves
-            torch's setting (one per core). Measured with ``digits_locnet`` on a 2-core machine: free cores, 2
-            threads 735 img/s and 1 thread 365; with another process keeping one core busy, 2 threads 229 img/s
-            and 1 thread 319 (oversubscribed threads wait on each other). Recorded in ``metrics.json``.
+            torch's setting (one per core). Each count gives other weights (reductions split differently), so the
+            ``digits-*`` presets fix 2. Measured with ``digits_locnet`` at widths 32-64-64-96 on a 2-core machine:
+            free cores, 2 threads 735 img/s and 1 thread 365; with another process keeping one core busy, 2 threads
+            229 img/s and 1 thread 319 (oversubscribed threads wait on each other). Recorded in ``metrics.json``.
         amp: mixed precision on CUDA: ``"off"``, ``"bf16"`` or ``"fp16"`` (with a gradient scaler).
         channels_last: NHWC memory format for the model and inputs.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.

@@ -34,15 +34,15 @@ OOD_RESAMPLES = 1000
 EVAL_BATCH, OOD_BATCH = 128, 256
 
 
-def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device: str, threads: int, fresh: bool,
-                  progress: bool) -> dict[str, Any]:
+def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device: str, threads: Optional[int],
+                  fresh: bool, progress: bool) -> dict[str, Any]:
     """Train ``digits-<method>`` into ``run_dir``, reusing a finished run with the same settings."""
     from wsol.config import TrainConfig, preset_config
     from wsol.engine.jobs import train
     from wsol.engine.train import RunFiles
 
-    config = preset_config(f"digits-{method}", overrides=[f"data={data}", f"device={device}", f"threads={threads}"]
-                           + (TINY_OVERRIDES if tiny else []))
+    overrides = [f"data={data}", f"device={device}"] + ([f"threads={threads}"] if threads is not None else [])
+    config = preset_config(f"digits-{method}", overrides=overrides + (TINY_OVERRIDES if tiny else []))
     files = RunFiles(run_dir)
     if fresh and files.config.is_file():
         shutil.rmtree(run_dir)
@@ -59,7 +59,8 @@ def _train_cached(method: str, data: Path, run_dir: Path, *, tiny: bool, device:
 
 
 def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.PathLike] = None, tiny: bool = False,
-             fresh: bool = False, device: str = "auto", threads: int = 0, progress: bool = False) -> dict[str, Any]:
+             fresh: bool = False, device: str = "auto", threads: Optional[int] = None,
+             progress: bool = False) -> dict[str, Any]:
     """The whole demo; writes ``OUT/<method>/{evaluation,robustness}.json``, figures and ``OUT/report.md``.
 
     Args:
@@ -68,8 +69,9 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         tiny: a few-second smoke run on a tiny dataset (numbers meaningless).
         fresh: retrain even when finished runs with the same settings exist.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        threads: intra-op CPU threads while training (0: torch's default, one per core); see
-            :class:`wsol.config.TrainConfig`.
+        threads: intra-op CPU threads while training; None: the presets' 2 (every count gives other weights, so
+            a fixed one keeps the demo's numbers the same on machines with other core counts); 0: torch's default,
+            one per core; see :class:`wsol.config.TrainConfig`.
         progress: tqdm bars.
 
     Returns:

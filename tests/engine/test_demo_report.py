@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from wsol.cli.main import main
-from wsol.report import box_acc_curves_png, cam_grid_png, format_number, markdown_table
+from wsol.report import band_lines_png, box_acc_curves_png, cam_grid_png, curve_band, format_number, markdown_table
 
 
 def test_demo_tiny_writes_a_report_and_reuses_models(tmp_path, capsys):
@@ -53,12 +53,29 @@ def test_figures_are_png_bytes():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     curve = box_acc_curves_png({"m": (np.arange(0, 1, 0.1), np.linspace(0, 90, 10))}, title="t")
     assert curve[:8] == b"\x89PNG\r\n\x1a\n"
+    band = band_lines_png({"a": [[1.0, 2.0], [3.0, 4.0]], "b": [[5.0, 5.0]]}, xlabel="epoch", ylabel="acc")
+    assert band[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_curve_band_by_hand():
+    mean, low, high = curve_band([[1.0, 4.0, 2.0], [3.0, 0.0, 2.0], [5.0, 2.0, 2.0]])
+    np.testing.assert_array_equal(mean, [3.0, 2.0, 2.0])
+    np.testing.assert_array_equal(low, [1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(high, [5.0, 4.0, 2.0])
+    for bad in ([], [[1.0, 2.0], [1.0]], [[]]):
+        with pytest.raises(ValueError, match="one length"):
+            curve_band(bad)
 
 
 @pytest.mark.slow
-def test_full_demo_trains_models_that_pass_95_percent(tmp_path):
+def test_full_demo_trains_models_that_classify_and_localize(tmp_path):
+    """The demo's models classify (>= 94 %) and localize: MaxBoxAcc and GT-known Loc at the fixed threshold far above
+    the 8x8-CAM model's 15 and 0. The floors sit well below the 3-seed means of the presets (README: The embedded
+    benchmark) so that another CPU's bits do not fail them; the exact values are in the README, not here."""
     out = tmp_path / "runs"
     assert main(["demo", "--out", str(out), "--data", str(tmp_path / "digits"), "-q", "--device", "cpu"]) == 0
     for method in ("vanilla", "cutmix"):
         results = json.loads((out / method / "evaluation.json").read_text())
-        assert results["num_images"] == 1000 and results["top1_cls"] >= 95.0
+        assert results["num_images"] == 1000 and results["top1_cls"] >= 94.0
+        assert results["maxboxacc"] >= 45.0 and results["maxboxacc_v2"] >= 45.0 and results["gt_known_loc"] >= 15.0
+        assert results["pxap"] >= 38.0

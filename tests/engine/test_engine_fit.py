@@ -120,7 +120,7 @@ def test_cli_train_then_resume_and_list(tiny_overrides, tmp_path, capsys):
     run = tmp_path / "run"
     sets = [a for o in tiny_overrides for a in ("--set", o)]
     assert main(["train", "--preset", "digits-mixup", "--out", str(run), "-q"] + sets) == 0
-    assert "trained digits_net with mixup for 2 epochs" in capsys.readouterr().out
+    assert "trained digits_locnet with mixup for 2 epochs" in capsys.readouterr().out
     assert json.loads(RunFiles(run).metrics.read_text())["complete"] is True
     assert main(["train", "--resume", str(run), "-q"]) == 0  # nothing left to do: returns the final metrics
     assert main(["train", "--preset", "digits-mixup", "--out", str(run)] + sets) == 2

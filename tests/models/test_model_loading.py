@@ -81,16 +81,48 @@ def test_missing_file(tmp_path):
 
 def test_weights_that_do_not_fit_name_the_key_and_shapes(tmp_path):
     state = build_model("digits_net", num_classes=10).state_dict()
-    key = next(k for k, v in state.items() if v.ndim == 4)
-    state[key] = torch.zeros(7, *state[key].shape[1:])
+    key = "block3.0.weight"  # input channels do not match block2's output (widths are read from output channels)
+    state[key] = torch.zeros(state[key].shape[0], 7, 3, 3)
     path = tmp_path / "bad.pt"
     torch.save(state, path)
     with pytest.raises(InputError) as err:
         load_model(path)
-    _one_line(err, "bad.pt", "weights do not fit", key, "(7,")
+    _one_line(err, "bad.pt", "weights do not fit", key, ", 7, 3, 3)")
 
 
-@pytest.mark.parametrize("name", ["digits_cnn", "digits_net", "inception_v3", "resnet18", "resnet50", "vgg16"])
+@pytest.mark.parametrize("arch, options", [
+    ("digits_locnet", {"widths": (32, 64, 64, 96)}),  # the default before the presets moved to digits_locnet
+    ("digits_locnet", {"widths": (8, 8, 16, 24), "input_norm": False}),
+    ("digits_net", {"widths": (8, 16, 16, 16, 24)}),
+    ("digits_cnn", {"width": 8}),
+])
+def test_digits_checkpoints_of_other_widths_load_as_they_are(tmp_path, arch, options):
+    torch.manual_seed(0)
+    model = build_model(arch, num_classes=10, **options).eval()
+    torch.save(model.state_dict(), tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    assert loaded.arch == arch and torch.equal(loaded.model(x), model(x))
+
+
+def test_a_checkpoint_config_s_model_options_win_over_the_weights(tmp_path):
+    from wsol.config import TrainConfig
+    from wsol.engine.checkpoint import model_file_state, save_checkpoint
+
+    model = build_model("digits_locnet", num_classes=10, widths=(8, 8, 16, 24))
+    for widths, fits in (((8, 8, 16, 24), True), ((16, 32, 48, 64), False)):
+        config = TrainConfig(arch="digits_locnet", model={"widths": list(widths)})
+        save_checkpoint(tmp_path / "m.pt", model_file_state(config, model=model, num_classes=10, step=1))
+        if fits:
+            assert load_model(tmp_path / "m.pt").model.fc.in_features == 24
+        else:
+            with pytest.raises(InputError) as err:
+                load_model(tmp_path / "m.pt")
+            _one_line(err, "m.pt", "weights do not fit", "(8, 3, 3, 3) vs (16, 3, 3, 3)")
+
+
+@pytest.mark.parametrize("name", ["digits_cnn", "digits_locnet", "digits_net", "inception_v3", "resnet18", "resnet50",
+                                  "vgg16"])
 def test_every_model_recognises_its_own_state_dict_and_only_it(name):
     keys = frozenset(build_model(name, num_classes=3).state_dict())
     answers = {cls.__name__: cls.recognize_state_dict(keys) for cls in model_classes()}

@@ -23,9 +23,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fresh", action="store_true", help="retrain the models even when cached ones exist")
     p.add_argument("--tiny", action="store_true", help="a few-second smoke run on a tiny dataset")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    p.add_argument("--threads", type=int, default=0,
-                   help="intra-op CPU threads while training (default 0: torch's, one per core; use 1 when other "
-                        "jobs share the cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op CPU threads while training (default: the presets' 2, the same on every machine, "
+                        "since each count gives other weights; 0: torch's, one per core; 1 when other jobs share "
+                        "the cores)")
     add_common_flags(p)
     p.set_defaults(run=_run)
 

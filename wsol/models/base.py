@@ -166,6 +166,12 @@ class WSOLModel(nn.Module):
         """
         return None
 
+    @classmethod
+    def options_from_state_dict(cls, state_dict: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Builder options that the weights themselves fix (e.g. layer widths), for loading a checkpoint whose
+        settings do not name them; the base class reads none. Options a checkpoint's config names take precedence."""
+        return {}
+
 
 #: Every WSOLModel subclass, in definition order (plugins' included); see :func:`model_classes`.
 _MODEL_CLASSES: list[type[WSOLModel]] = []

@@ -110,6 +110,16 @@ def infer_arch(state: dict[str, torch.Tensor]) -> Optional[str]:
     return names.pop() if len(names) == 1 else None
 
 
+def _options_from_weights(arch: str, state: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Builder options the weights fix (e.g. widths), from the model classes that recognise them as ``arch``."""
+    keys = frozenset(state)
+    options: dict[str, Any] = {}
+    for cls in model_classes():
+        if cls.recognize_state_dict(keys) == arch:
+            options.update(cls.options_from_state_dict(state))
+    return options
+
+
 @dataclass
 class LoadedModel:
     """A model ready for evaluation and where it came from.
@@ -148,7 +158,8 @@ def load_model(path: str | os.PathLike, *, arch: Optional[str] = None,
         arch: the registered architecture; default: the checkpoint's, else inferred from the keys.
         large_feature_map: the stride-8 variant; default: the checkpoint's, else ``False``.
 
-    The class count comes from the classifier's weight; model options (e.g. widths) from a ``wsol train`` config.
+    The class count comes from the classifier's weight; model options (e.g. widths) from a ``wsol train`` config,
+    else from the weights' shapes where the model class can read them (``options_from_state_dict``).
 
     Raises:
         InputError: not found, not a PyTorch file, refused pickle, unknown architecture, no classifier, weights that
@@ -179,6 +190,7 @@ def load_model(path: str | os.PathLike, *, arch: Optional[str] = None,
                          value=f"one of {', '.join(MODELS.names())}")
     if arch not in MODELS:
         raise InputError("unknown architecture", path=path, value=f"{arch} (valid: {', '.join(MODELS.names())})")
+    options = {**_options_from_weights(arch, state), **options}
     weight = state.get("fc.weight", state.get("module.fc.weight"))
     if weight is None or weight.ndim != 2:
         raise InputError("the weights have no classifier (fc.weight); CAMs need one", path=path)

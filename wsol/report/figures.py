@@ -147,3 +147,43 @@ def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, 
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     return _finish(fig, ax, title=title, dpi=dpi)
+
+
+def curve_band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, minimum and maximum at every step over several runs' curves (e.g. test accuracy per epoch over seeds).
+
+    Args:
+        curves: one sequence per run, all of the same length ``E``.
+
+    Returns:
+        ``(mean, low, high)``, each float64 of shape ``(E,)``.
+
+    Raises:
+        ValueError: no curves, or curves of different lengths.
+    """
+    lengths = {len(c) for c in curves}
+    if not curves or len(lengths) != 1 or 0 in lengths:
+        raise ValueError(f"curves must be non-empty and of one length, got lengths {sorted(lengths)}")
+    stacked = np.asarray(curves, dtype=np.float64)
+    return stacked.mean(axis=0), stacked.min(axis=0), stacked.max(axis=0)
+
+
+def band_lines_png(runs: Mapping[str, Sequence[Sequence[float]]], *, xlabel: str, ylabel: str, title: str = "",
+                   ylim: tuple[float, float] | None = None, dpi: int = 100) -> bytes:
+    """One line per entry ``name -> curves of its runs``: the mean over runs, with the min-max band shaded.
+
+    The x axis counts from 1 (epoch 1 is the first value); the legend gives each entry's number of runs.
+    """
+    fig = Figure(figsize=(5.6, 3.6))
+    ax = fig.subplots()
+    for name, curves in runs.items():
+        mean, low, high = curve_band(curves)
+        x = np.arange(1, len(mean) + 1)
+        line, = ax.plot(x, mean, linewidth=1.5, label=f"{name} (n={len(curves)})")
+        ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(alpha=0.3)
+    return _finish(fig, ax, title=title, dpi=dpi, legend_size=7)
