@@ -81,7 +81,7 @@ def _run_all(tmp: Path, main) -> dict[str, Any]:
                       "num_classes": info.get("num_classes")}
     tiny = ["--set", f"data={data}", "--set", "image_size=32", "--set", "batch_size=16", "--set", "epochs=4",
             "--set", "max_steps_per_epoch=6", "--set", "log_every=1", "--set", "warmup_epochs=0.5",
-            "--set", "device=cpu"]
+            "--set", "device=cpu", "--set", "threads=1"]
     for method in ("vanilla", "cutmix"):
         run("train", "--preset", f"digits-{method}", "--out", str(tmp / method), *tiny)
         out[f"train_{method}"] = read(tmp / method / "metrics.json")
@@ -112,7 +112,8 @@ def _run_all(tmp: Path, main) -> dict[str, Any]:
     run("ood", ckpt, "--metadata", test, "--ood", "gaussian", "uniform", f"folder:{data / 'ood'}",
         "--detector", "msp", "energy", "odin", "--num-noise", "16", "--out", str(tmp / "ood.json"), *common)
     out["ood"] = read(tmp / "ood.json")
-    run("demo", "--tiny", "--out", str(tmp / "demo"), "--data", str(tmp / "demo-digits"), "--device", "cpu")
+    run("demo", "--tiny", "--out", str(tmp / "demo"), "--data", str(tmp / "demo-digits"), "--device", "cpu",
+        "--threads", "1")
     for method in ("vanilla", "cutmix"):
         out[f"demo_{method}_evaluation"] = read(tmp / "demo" / method / "evaluation.json")
         out[f"demo_{method}_robustness"] = read(tmp / "demo" / method / "robustness.json")
