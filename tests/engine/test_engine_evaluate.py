@@ -40,7 +40,7 @@ def test_evaluate_then_rescore_saved_maps_gives_the_same_numbers(trained, tiny_d
     assert _eval([str(trained), "--metadata", str(meta / "test"), "--out", str(out), "--save-scoremaps", str(maps),
                   "--calibrate-on", str(meta / "train_fullsup"), "--score-threads", "2"]) == 0
     ev = json.loads(out.read_text())
-    assert ev["num_images"] == 40 and ev["arch"] == "digits_net" and ev["image_size"] == 32
+    assert ev["num_images"] == 40 and ev["arch"] == "digits_locnet" and ev["image_size"] == 32
     assert len(ev["checkpoint_sha256"]) == 64 and ev["checkpoint_kind"] == "wsol-checkpoint"
     assert {"box_acc_v1", "threshold_v1", "box_acc_v2"} <= set(ev["calibrated"])
     first = (meta / "test" / "image_ids.txt").read_text().splitlines()[0]
