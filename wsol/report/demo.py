@@ -44,9 +44,10 @@ def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
         + ". In %; TNR at the largest threshold that keeps ≥ 95 % of the in-distribution images (`wsol ood`). "
         "The noise images are the same in every run (image i of a set is drawn from its own seeded stream). The "
         "intervals are percentile bootstraps over the test and OOD images of this one model; they do not cover "
-        "the training seed, which moves noise-set AUROCs far more (the same recipe has given 51.7 and 80.7 on two "
-        "machines): with one model per method, a vanilla-vs-CutMix difference on a noise set is not resolved "
-        "here unless it holds over several seeds.",
+        "the training seed, which moves noise-set AUROCs far more (over three seeds of the `digits-cutmix` preset "
+        "the Gaussian-noise AUROC ranged from 46.8 to 92.0; `benchmarks/results/digits_presets_20ep.md`): with one "
+        "model per method, a vanilla-vs-CutMix difference on a noise set is not resolved here unless it holds over "
+        "several seeds.",
         "",
         markdown_table(cols, ood_rows, digits=1),
     ]

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 GT_COLOUR = "#00c000"
 PRED_COLOUR = "#ff2020"
@@ -181,6 +182,7 @@ def band_lines_png(runs: Mapping[str, Sequence[Sequence[float]]], *, xlabel: str
         x = np.arange(1, len(mean) + 1)
         line, = ax.plot(x, mean, linewidth=1.5, label=f"{name} (n={len(curves)})")
         ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if ylim is not None:
