@@ -128,6 +128,11 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         "at IoU 50). PxAP is on `test_masks`. All numbers in %.",
         "",
         table,
+        "",
+        "One model per method (one seed). Over three seeds of these presets the MaxBoxAcc of one recipe spreads by "
+        "3-5 points (std; README, \"The embedded benchmark\", and `benchmarks/digits_benchmark.py` to run the seeds), "
+        "so a vanilla-vs-CutMix difference of a few points here is within seed noise, not a finding.",
+        "",
         "## CAMs",
         "",
         "Ground-truth box green; predicted box red: the largest region at each model's own τ* (chosen on "
