@@ -58,7 +58,8 @@ def _cell(job: tuple) -> dict:
             "gt_known_loc_calibrated": cal["box_acc_v1"], "top1_loc": res["top1_loc"],
             "top1_loc_calibrated": cal.get("top1_loc"), "fixed_threshold": res["fixed_threshold"],
             "calibrated_threshold": cal["threshold_v1"], "pxap": pxap, "train_seconds": trained["train_seconds"],
-            **{f"ood_auroc_{name}": ood[name]["auroc"] for name in ("backgrounds", "gaussian", "uniform") if name in ood},
+            **{f"ood_auroc_{name}": ood[name]["auroc"] for name in ("backgrounds", "gaussian", "uniform")
+               if name in ood},
             "threads": threads, "test_top1_by_epoch": curve, "cell_seconds": time.perf_counter() - t0}
 
 
@@ -129,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         curves = {m: [c["test_top1_by_epoch"] for c in cells if c["method"] == m] for m in args.methods}
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         args.figure.write_bytes(band_lines_png(curves, xlabel="epoch", ylabel="test top-1 (%)",
-                                               title="digits presets: test accuracy by epoch (band: min-max over seeds)",
+                                               title="digits presets: test accuracy by epoch (band: min-max "
+                                                     "over seeds)",
                                                ylim=(80.0, 100.0)))
     json.dump(out, sys.stdout)
     print()

@@ -253,9 +253,10 @@ class DigitsLocNet(_StagedDigitsModel):
 
     The map size alone does not localize: 16x16 or 32x32 maps with a 63-px field score as badly as 8x8 ones; the
     receptive field matched to the object does (measured on digits, see the project's issue on the embedded
-    benchmark). The default widths are the fastest we measured that keep test top-1 >= 95 % in 20 epochs (about
-    1,150 training images/s on 2 CPU cores); until wsol 0.x the default was ``(32, 64, 64, 96)``, which a checkpoint
-    of that shape must now name with ``--set model.widths=[32,64,64,96]``.
+    benchmark). The default widths (about 1,150 training images/s on 2 CPU cores) are the widest that train the
+    presets' 30 epochs in about two minutes; the README's "The embedded benchmark" gives their numbers. The default
+    was ``(32, 64, 64, 96)`` before; checkpoints of any widths load, the widths being read from the weights
+    (:meth:`options_from_state_dict`).
 
     Args:
         num_classes: number of classes.

@@ -45,7 +45,7 @@ def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
         "The noise images are the same in every run (image i of a set is drawn from its own seeded stream). The "
         "intervals are percentile bootstraps over the test and OOD images of this one model; they do not cover "
         "the training seed, which moves noise-set AUROCs far more (over three seeds of the `digits-cutmix` preset "
-        "the Gaussian-noise AUROC ranged from 46.8 to 92.0; `benchmarks/results/digits_presets_20ep.md`): with one "
+        "the Gaussian-noise AUROC ranged from 41.1 to 97.5; `benchmarks/results/digits_presets_30ep.json`): with one "
         "model per method, a vanilla-vs-CutMix difference on a noise set is not resolved here unless it holds over "
         "several seeds.",
         "",
