@@ -17,6 +17,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -113,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         prepare_digits(args.data)
     jobs = [(m, s, args.data, args.out, args.sets, args.threads) for m in args.methods for s in args.seeds]
     start = time.perf_counter()
+    # SIGTERM (e.g. `kill`) leaves through the `with` block, whose exit terminates the workers: without this a killed
+    # benchmark left its spawned workers training into the same folders
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         cells = pool.map(_cell, jobs, chunksize=1)
     summary = {m: {k: _mean_std([c[k] for c in cells if c["method"] == m]) for k in METRICS} for m in args.methods}
