@@ -8,7 +8,7 @@ per-epoch test accuracy comes from the run's ``log.jsonl`` (to see whether train
 retrain). Prints one JSON object: per cell the metrics and the curve, per method mean and sample std over seeds.
 
     python benchmarks/digits_benchmark.py --methods vanilla cutmix --seeds 0 1 2 --jobs 2 --threads 1 \
-        --figure docs/figures/digits_curves.png
+        --table benchmarks/results/T.md --figure benchmarks/results/C.png
 """
 from __future__ import annotations
 

@@ -47,7 +47,9 @@ def test_tiny_grid_writes_cells_summary_table_and_figure(bench, tiny_digits, tin
     assert table[0].startswith("| preset | n | cls top-1 | MaxBoxAcc |") and len(table) == 4
     assert table[2].startswith(f"| vanilla | 1 | {cells[('vanilla', 0)]['eval_top1']:.1f} ± 0.0 |")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # a second run reuses the trained cells (same weights, same numbers)
+    # a second run reuses the trained cells (the model files are not rewritten; same numbers)
+    written = {m: (out / f"{m}-s0" / "model.pt").stat().st_mtime_ns for m in ("vanilla", "cutmix")}
     assert bench.main(argv) == 0
+    assert {m: (out / f"{m}-s0" / "model.pt").stat().st_mtime_ns for m in ("vanilla", "cutmix")} == written
     again = json.loads(capsys.readouterr().out)
     assert [c["maxboxacc"] for c in again["cells"]] == [c["maxboxacc"] for c in printed["cells"]]

@@ -155,7 +155,6 @@ class DigitsCNN(_StagedDigitsModel):
         nn.init.zeros_(self.fc.bias)
 
 
-
 @MODELS.register("digits_cnn")
 def digits_cnn(*, num_classes: int, large_feature_map: bool = False, in_channels: int = 3, width: int = 32,
                dilated: bool = True) -> DigitsCNN:
@@ -226,7 +225,6 @@ class DigitsNet(_StagedDigitsModel):
         self.reset_classifier()
 
 
-
 @MODELS.register("digits_net")
 def digits_net(*, num_classes: int, large_feature_map: bool = False, in_channels: int = 3,
                widths: tuple[int, ...] = (24, 48, 96, 96, 128), input_norm: bool = True,
@@ -281,7 +279,6 @@ class DigitsLocNet(_StagedDigitsModel):
         self.fc = nn.Linear(widths[-1], num_classes)
         _init_convs(self)
         self.reset_classifier()
-
 
 
 @MODELS.register("digits_locnet")
