@@ -16,6 +16,9 @@ one-line message on bad input, and never prints.
 | :func:`robustness_checkpoint` | ``wsol robustness`` | occlusion and in-between-class curves |
 | :func:`detect_ood` | ``wsol ood`` | OOD tables per detector and set |
 | :func:`run_demo` | ``wsol demo`` | the demo's results and report path |
+| :func:`run_paper` | ``wsol paper run`` | every (method, seed) cell of an experiment spec |
+| :func:`paper_report` | ``wsol paper report`` | tables with seed statistics and bootstrap intervals, figures |
+| :func:`compare_per_image` | ``wsol paper compare`` | paired bootstrap of two ``--per-image`` files |
 
 Building blocks for custom loops: :func:`load_model` (any checkpoint, safely), :func:`cam_examples` (CAMs and boxes of
 a few images), :func:`open_eval_split`.
@@ -39,12 +42,15 @@ from wsol.engine.jobs import train
 from wsol.localization.engine import score_directory
 from wsol.models.loading import LoadedModel, load_model
 from wsol.ood.evaluate import OODDetection, detect_ood
+from wsol.paper.report import compare_per_image, paper_report
+from wsol.paper.runner import run_paper
 from wsol.robustness.jobs import attack_checkpoint, robustness_checkpoint
 
 #: The jobs in the order of the table above.
 JOBS = ("prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score_directory", "attack_checkpoint",
-        "robustness_checkpoint", "detect_ood", "run_demo")
+        "robustness_checkpoint", "detect_ood", "run_demo", "run_paper", "paper_report", "compare_per_image")
 
 __all__ = ["prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score_directory", "attack_checkpoint",
-           "robustness_checkpoint", "detect_ood", "run_demo", "DigitsConfig", "load_model", "LoadedModel",
+           "robustness_checkpoint", "detect_ood", "run_demo", "run_paper", "paper_report", "compare_per_image",
+           "DigitsConfig", "load_model", "LoadedModel",
            "cam_examples", "open_eval_split", "OODDetection", "JOBS"]

@@ -332,3 +332,23 @@ def test_auroc_bootstrap_interval_rejects_bad_options():
         auroc_bootstrap_interval([1.0], [0.0], generator=np.random.default_rng(0), num_resamples=0)
     with pytest.raises(ValueError, match="level"):
         auroc_bootstrap_interval([1.0], [0.0], generator=np.random.default_rng(0), level=1.0)
+
+
+def test_weighted_metrics_equal_the_metrics_of_repeated_scores():
+    """Integer weights are resampled scores: each row equals ood_metrics of the repeated arrays (ties included)."""
+    from wsol.ood.metrics import weighted_ood_metrics
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        n, m = int(rng.integers(1, 30)), int(rng.integers(1, 30))
+        s_in, s_out = rng.integers(0, 6, n).astype(float), rng.integers(0, 6, m).astype(float)
+        w_in, w_out = rng.integers(0, 3, (4, n)), rng.integers(0, 3, (4, m))
+        w_in[:, 0] += 1
+        w_out[:, 0] += 1
+        got = weighted_ood_metrics(s_in, s_out, w_in, w_out)
+        for i in range(4):
+            ref = ood_metrics(np.repeat(s_in, w_in[i]), np.repeat(s_out, w_out[i]))
+            for key, values in got.items():
+                assert values[i] == pytest.approx(ref[key], abs=1e-9), key
+    with pytest.raises(ValueError, match="positive sum"):
+        weighted_ood_metrics([1.0], [0.0], np.zeros((1, 1)), np.ones((1, 1)))

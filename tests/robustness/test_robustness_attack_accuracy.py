@@ -32,6 +32,19 @@ def test_fgsm_accuracy_matches_direct_computation(trained_toy, toy_data):
     assert out["adversarial"][2]["top1"] < out["clean"]["top1"]
 
 
+def test_per_image_hits_are_the_images_own_outcomes(trained_toy, toy_data):
+    x, y = toy_data
+    batches = _batches(x, y, 48)
+    out = attack_accuracy(trained_toy, batches, eps_list=[0.1], attack="fgsm", per_image=True)
+    hits = out["per_image_top1"]
+    assert len(hits["clean"]) == 128 and sum(hits["clean"]) == out["clean"]["top1"]
+    with torch.no_grad():
+        direct = [bool(v) for xb, yb in batches
+                  for v in (trained_toy(fgsm(trained_toy, xb, yb, eps=0.1)).argmax(1) == yb).tolist()]
+    assert hits["adversarial"][0] == direct
+    assert "per_image_top1" not in attack_accuracy(trained_toy, batches, eps_list=[0.1], attack="fgsm")
+
+
 def test_attack_accuracy_accepts_mapping_batches_and_restores_mode(trained_toy, toy_data):
     x, y = toy_data
     tuples = attack_accuracy(trained_toy, _batches(x, y, 64), eps_list=[0.05])

@@ -31,6 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--calibrate-on", type=Path, metavar="META2",
                    help="held-out split (train_fullsup): choose the threshold there, report this split at it")
     p.add_argument("--save-scoremaps", type=Path, metavar="DIR", help="write <image_id>.npy score maps here")
+    p.add_argument("--per-image", type=Path, metavar="FILE.npz",
+                   help="also write every image's outcome (predicted classes, correct thresholds per IoU, predicted "
+                        "box) for paired comparisons (`wsol paper compare`)")
     p.add_argument("--shard", type=shard_spec, default=(0, 1), metavar="i/n", help="evaluate every n-th image from i")
     add_out_flag(p)
     add_common_flags(p)
@@ -48,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         large_feature_map=True if args.large_feature_map else None, cam=args.cam, protocol=args.protocol,
         interval=args.interval, iou_thresholds=args.iou, image_size=args.image_size, batch_size=args.batch_size,
         workers=args.workers, score_threads=args.score_threads, calibrate_on=args.calibrate_on,
-        save_scoremaps=args.save_scoremaps, shard=args.shard, device=args.device, progress=show_progress(args))
+        save_scoremaps=args.save_scoremaps, per_image=args.per_image, shard=args.shard, device=args.device, progress=show_progress(args))
     if results is None:  # a torchrun rank other than 0
         return 0
     atomic_write_json(args.out, results)

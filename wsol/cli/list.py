@@ -5,13 +5,14 @@ import argparse
 
 from wsol.cli.flags import add_common_flags
 
-KINDS = ("models", "methods", "cams", "detectors", "presets")
+KINDS = ("models", "methods", "cams", "detectors", "presets", "specs")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("list", help="list models, methods, CAM methods, OOD detectors or presets",
+    p = subparsers.add_parser("list", help="list models, methods, CAM methods, OOD detectors, presets or specs",
                               description="List the registered models, training methods, CAM methods, OOD "
-                                          "detectors or presets (plugins' included).")
+                                          "detectors or presets (plugins' included), or the built-in experiment "
+                                          "specs of `wsol paper run`.")
     p.add_argument("kind", choices=KINDS)
     add_common_flags(p)
     p.set_defaults(run=_run)
@@ -50,6 +51,12 @@ def _run(args: argparse.Namespace) -> int:
             det = DETECTORS.get(name)
             opts = ", ".join(det.option_names()) or "none"
             print(f"{name:14s} {_first_line(det.fn.__doc__)}  [options: {opts}]")
+    elif args.kind == "specs":
+        from wsol.paper.spec import builtin_specs
+
+        for name, spec in builtin_specs().items():
+            print(f"{name:24s} {', '.join(spec['methods'])} x seeds {spec.get('seeds', [0, 1, 2])}")
+            print(f"{'':24s} {spec.get('description', '')}")
     else:
         from wsol.config import PRESETS
 

@@ -13,7 +13,7 @@ from wsol.errors import WsolError
 
 #: Subcommand modules under ``wsol.cli``, in the order ``wsol --help`` lists them.
 COMMANDS: tuple[str, ...] = ("demo", "prepare", "train", "evaluate", "merge", "score", "attack", "robustness", "ood",
-                             "list")
+                             "paper", "list")
 
 
 def _add_plugin_flag(parser: argparse.ArgumentParser) -> None:

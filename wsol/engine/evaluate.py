@@ -26,6 +26,7 @@ from wsol.cam import CAMS, resize_and_normalize
 from wsol.data.datasets import WSOLDataset, collate
 from wsol.errors import InputError
 from wsol.localization.metrics import BoxAccumulator, MaskAccumulator, make_accumulator
+from wsol.localization.per_image import PerImageRecorder
 from wsol.localization.scoremaps import save_score_map
 from wsol.models.base import WSOLModel
 
@@ -74,16 +75,20 @@ class EvalOutcome:
 
     accumulator: BoxAccumulator | MaskAccumulator
     timing: dict[str, float] = field(default_factory=dict)
+    per_image: Optional[PerImageRecorder] = None
 
 
 class _Scorer:
     """Scoring threads, each with its own accumulator, fed through a bounded queue (backpressure on the model)."""
 
-    def __init__(self, kind: str, settings: EvalSettings, meta: Any, save_dir: Optional[Path]) -> None:
+    def __init__(self, kind: str, settings: EvalSettings, meta: Any, save_dir: Optional[Path], *,
+                 per_image: bool = False, box_tau_index: Optional[int] = None) -> None:
         self.kind, self.settings, self.meta, self.save_dir = kind, settings, meta, save_dir
         n = settings.score_threads
         self.accs = [make_accumulator(kind, protocol=settings.protocol, interval=settings.interval,
                                       iou_thresholds=settings.iou_thresholds) for _ in range(max(1, n))]
+        self.recorders = [PerImageRecorder(a, box_tau_index=box_tau_index) for a in self.accs] if per_image else None
+        self.position = {image_id: i for i, image_id in enumerate(meta.image_ids)} if per_image else {}
         self.score_s = [0.0] * max(1, n)
         self.error: Optional[BaseException] = None
         self.queue: queue.Queue = queue.Queue(maxsize=2 * max(1, n))
@@ -98,12 +103,16 @@ class _Scorer:
         acc = self.accs[k]
         for j, image_id in enumerate(ids):
             where = f"<score map of {image_id}>"
+            preds = [int(c) for c in top5[j]]
             if self.kind == "boxes":
-                acc.update(maps[j], self.meta.boxes[image_id], self.meta.sizes[image_id], label=int(labels[j]),
-                           top5=[int(c) for c in top5[j]], path=where)
+                outcome = acc.update(maps[j], self.meta.boxes[image_id], self.meta.sizes[image_id],
+                                     label=int(labels[j]), top5=preds, path=where)
             else:
                 fg = masks[j]
-                acc.update(maps[j], fg, ignores[j] & ~fg, path=where)
+                outcome = acc.update(maps[j], fg, ignores[j] & ~fg, path=where)
+            if self.recorders is not None:
+                self.recorders[k].add(self.position[image_id], image_id, int(labels[j]), outcome, top5=preds,
+                                      score_size=maps[j].shape)
             if self.save_dir is not None:
                 save_score_map(self.save_dir, image_id, maps[j])
         self.score_s[k] += time.perf_counter() - t0
@@ -129,7 +138,7 @@ class _Scorer:
         self.queue.put(job)
         self.wait_s += time.perf_counter() - t0
 
-    def finish(self) -> tuple[BoxAccumulator | MaskAccumulator, float]:
+    def finish(self) -> tuple[BoxAccumulator | MaskAccumulator, float, Optional[PerImageRecorder]]:
         for _ in self.threads:
             self.queue.put(None)
         for t in self.threads:
@@ -139,11 +148,17 @@ class _Scorer:
         acc = self.accs[0]
         for other in self.accs[1:]:
             acc.merge(other)
-        return acc, sum(self.score_s)
+        recorder = None
+        if self.recorders is not None:
+            recorder = self.recorders[0]
+            for other in self.recorders[1:]:
+                recorder.merge(other)
+        return acc, sum(self.score_s), recorder
 
 
 def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSettings, device: torch.device,
-                   save_dir: Optional[str | os.PathLike] = None, progress: bool = False) -> EvalOutcome:
+                   save_dir: Optional[str | os.PathLike] = None, per_image: bool = False,
+                   box_tau_index: Optional[int] = None, progress: bool = False) -> EvalOutcome:
     """Evaluate ``model`` on ``dataset`` (its shard ``settings.shard``) in one streaming pass.
 
     Args:
@@ -153,10 +168,13 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
         settings: see :class:`EvalSettings`.
         device: where the model runs.
         save_dir: also write every score map as ``<image_id>.npy`` (float64, ``image_size`` square) there.
+        per_image: also keep every image's outcome (:class:`~wsol.localization.per_image.PerImageRecorder`).
+        box_tau_index: with ``per_image``: the tau-grid index of the predicted box to keep (None: the fixed tau).
         progress: tqdm bar.
 
     Returns:
-        the accumulator (``compute()`` gives the metrics; ``state_dict()`` a shard's state) and ``timing``:
+        the accumulator (``compute()`` gives the metrics; ``state_dict()`` a shard's state), ``per_image`` (the
+        recorder, or None) and ``timing``:
         ``model_s`` (forward + CAM + resize), ``score_s`` (summed over scoring threads), ``wait_s`` (the model
         waiting for scorers), ``wall_s``, ``images_per_s``.
     """
@@ -174,7 +192,7 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
     model.eval()
     cam_method = CAMS.get(settings.cam)
     save = Path(save_dir) if save_dir is not None else None
-    scorer = _Scorer(kind, settings, dataset.metadata, save)
+    scorer = _Scorer(kind, settings, dataset.metadata, save, per_image=per_image, box_tau_index=box_tau_index)
     size = (settings.image_size, settings.image_size)
     t_start = time.perf_counter()
     model_s = 0.0
@@ -194,10 +212,11 @@ def evaluate_split(model: WSOLModel, dataset: WSOLDataset, *, settings: EvalSett
             bar.update(len(batch["image_id"]))
     finally:
         bar.close()
-        acc, score_s = scorer.finish()
+        acc, score_s, recorder = scorer.finish()
     wall = time.perf_counter() - t_start
     return EvalOutcome(acc, {"model_s": model_s, "score_s": score_s, "wait_s": scorer.wait_s, "wall_s": wall,
-                             "images_per_s": len(indices) / max(wall, 1e-9), "num_images": len(indices)})
+                             "images_per_s": len(indices) / max(wall, 1e-9), "num_images": len(indices)},
+                       per_image=recorder)
 
 
 # ------------------------------------------------------------------------------------------------------ the job
@@ -250,7 +269,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
                         iou_thresholds: Optional[tuple[int, ...]] = None, image_size: Optional[int] = None,
                         batch_size: int = 32, workers: int = 2, score_threads: int = 1,
                         calibrate_on: Optional[str | os.PathLike] = None,
-                        save_scoremaps: Optional[str | os.PathLike] = None, shard: tuple[int, int] = (0, 1),
+                        save_scoremaps: Optional[str | os.PathLike] = None,
+                        per_image: Optional[str | os.PathLike] = None, shard: tuple[int, int] = (0, 1),
                         device: str | torch.device = "auto", progress: bool = False) -> Optional[dict[str, Any]]:
     """A checkpoint's localization on a metadata split: the job behind ``wsol evaluate``.
 
@@ -271,6 +291,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
         calibrate_on: held-out box split (``train_fullsup``): the result gains ``calibrated`` (this split at the
             threshold chosen there).
         save_scoremaps: also write ``<image_id>.npy`` maps there (:mod:`wsol.localization.scoremaps`).
+        per_image: also write every image's outcome to this ``.npz`` file (:mod:`wsol.localization.per_image`:
+            predicted classes, which thresholds give a correct box at each IoU, the predicted box at tau* when
+            calibrated, else at the fixed tau); the result names it under ``per_image``. Not with shards.
         shard: ``(i, n)``: evaluate every ``n``-th image from ``i``; the result then carries ``shard`` and the
             accumulator ``state`` for :func:`merge_shards`.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or a :class:`torch.device`.
@@ -296,6 +319,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
     from wsol.localization.metrics import localization_results, merge_states
 
     start = time.perf_counter()
+    if per_image is not None and (tuple(shard) != (0, 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+        raise InputError("--per-image needs the whole split in one process (no --shard, no torchrun)",
+                         value=os.fspath(per_image))
     loaded, dev, size = open_checkpoint(checkpoint, arch=arch, large_feature_map=large_feature_map, device=device,
                                         image_size=image_size)
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -315,14 +341,18 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
             raise InputError(str(e)) from None
         model = loaded.model.to(dev)
         progress = progress and rank == 0
-        test = evaluate_split(model, open_eval_split(metadata, image_size=size, images=images, mask_root=mask_root),
-                              settings=settings, device=dev, save_dir=save_scoremaps, progress=progress)
-        accs = [test.accumulator]
-        if calibrate_on is not None:
+        test_split = open_eval_split(metadata, image_size=size, images=images, mask_root=mask_root)
+        cal = None
+        box_tau_index = None
+        if calibrate_on is not None:  # first, so that per-image boxes can be kept at the calibrated tau
             cal = evaluate_split(model, open_eval_split(calibrate_on, image_size=size, images=images,
                                                         mask_root=mask_root),
                                  settings=settings, device=dev, progress=progress)
-            accs.append(cal.accumulator)
+            if per_image is not None and isinstance(cal.accumulator, BoxAccumulator):
+                box_tau_index = int(np.argmax(cal.accumulator.box_acc(50, all_contours=False)))
+        test = evaluate_split(model, test_split, settings=settings, device=dev, save_dir=save_scoremaps,
+                              per_image=per_image is not None, box_tau_index=box_tau_index, progress=progress)
+        accs = [test.accumulator] + ([cal.accumulator] if cal is not None else [])
         if dist.is_initialized():  # gather every rank's counts; rank 0 merges
             gathered: list = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, [a.state_dict() for a in accs])
@@ -348,6 +378,13 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
     if tuple(shard) != (0, 1):
         results["shard"] = list(shard)
         results["state"] = [a.state_dict() for a in accs]
+    if per_image is not None:
+        from wsol.localization.per_image import write_per_image
+
+        info = {k: results.get(k) for k in ("checkpoint", "checkpoint_sha256", "metadata", "cam", "image_size",
+                                            "protocol", "interval", "wsol_version")}
+        write_per_image(per_image, test.per_image.arrays(), info=info)
+        results["per_image"] = os.fspath(per_image)
     return results
 
 
@@ -455,3 +492,57 @@ def cam_examples(model: WSOLModel, dataset: WSOLDataset, *, indices: list[int], 
             "maps": maps, "gt_boxes": gts,
             "pred_boxes": [score_boxes(m, g, tau).v1_box[0].tolist() for m, g in zip(maps, gts)],
             "labels": [int(s["label"]) for s in samples]}
+
+
+#: The variants :func:`mixed_cam_examples` shows, in order.
+MIXED_VARIANTS = ("original", "mixup", "cutout", "cutmix")
+
+
+def mixed_cam_examples(model: WSOLModel, dataset: WSOLDataset, *, index_a: int, index_b: int,
+                       device: torch.device, lam: float = 0.5, cam: str = "cam") -> dict[str, Any]:
+    """The CutMix paper's Figure 1 material: image A, its Mixup / Cutout / CutMix versions with image B, and the
+    model's CAMs for A's class and for B's class on each.
+
+    The variants are fixed, not sampled, so that every model is shown the same inputs: Mixup ``lam * A + (1 - lam)
+    * B``; Cutout and CutMix on the centred square of area ``1 - lam`` (side ``round(S * sqrt(1 - lam))``), filled
+    with 0 in the normalised input (the dataset mean) for Cutout and with B's pixels for CutMix.
+
+    Args:
+        model: the network, on ``device``, in eval mode.
+        dataset: a split opened with the evaluation transform (see :func:`open_eval_split`).
+        index_a, index_b: the two images (of different classes, for a meaningful figure).
+        device: where the model runs.
+        lam: the weight of A (Mixup) and the area kept of A (Cutout, CutMix).
+        cam: a registered CAM method.
+
+    Returns:
+        ``variants`` (:data:`MIXED_VARIANTS`), ``images`` uint8 ``(4, S, S, 3)``, ``cams_a`` / ``cams_b`` float64
+        ``(4, S, S)`` in [0, 1], ``labels`` ``[class of A, class of B]``, ``probs_a`` / ``probs_b`` (softmax of the
+        two classes per variant), ``box`` the ``xyxy`` half-open square.
+    """
+    import math
+
+    from wsol.data.transforms import denormalize
+    from wsol.methods.cutmix import apply_cutmix
+    from wsol.methods.cutout import apply_cutout
+    from wsol.methods.mixup import apply_mixup
+
+    a, b = dataset[index_a], dataset[index_b]
+    pair = torch.stack([a["image"], b["image"]])
+    size = pair.shape[-1]
+    side = int(round(size * math.sqrt(1.0 - lam)))
+    lo = (size - side) // 2
+    box = torch.tensor([lo, lo, lo + side, lo + side], dtype=torch.int64)
+    swap = torch.tensor([1, 0])
+    images = torch.stack([pair[0], apply_mixup(pair, lam, swap)[0],
+                          apply_cutout(pair[:1], box.view(1, 1, 4), fill=0.0)[0], apply_cutmix(pair, box, swap)[0]])
+    images = images.to(device)
+    out: dict[str, Any] = {"variants": list(MIXED_VARIANTS), "labels": [int(a["label"]), int(b["label"])],
+                           "box": box.tolist()}
+    for key, label in (("a", int(a["label"])), ("b", int(b["label"]))):
+        classes = torch.full((len(images),), label, dtype=torch.int64, device=device)
+        logits, cams = CAMS.get(cam)(model, images, classes)
+        out[f"cams_{key}"] = resize_and_normalize(cams.float().cpu().numpy(), (size, size))
+        out[f"probs_{key}"] = logits.float().softmax(dim=1)[:, label].detach().cpu().tolist()
+    out["images"] = (denormalize(images.cpu()).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    return out

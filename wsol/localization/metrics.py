@@ -40,6 +40,7 @@ class ImageResult:
         gt_boxes: (G, 4) int64 GT boxes rescaled to the score map.
         v1_box: (T, 4) int64 largest-contour box per tau; ``v1_iou`` its best IoU.
         all_box: (T, 4) int64 best all-contour box per tau; ``all_iou`` its IoU.
+        fixed_box: (4,) int64 largest-contour box at the fixed tau (GT-known Loc's); ``fixed_iou`` its best IoU.
     """
 
     gt_boxes: np.ndarray
@@ -47,10 +48,15 @@ class ImageResult:
     v1_iou: np.ndarray
     all_box: np.ndarray
     all_iou: np.ndarray
+    fixed_box: np.ndarray | None = None
+    fixed_iou: float | None = None
 
     def to_dict(self) -> dict:
-        return {"gt_boxes": self.gt_boxes.tolist(), "v1_box": self.v1_box.tolist(), "v1_iou": self.v1_iou.tolist(),
-                "all_box": self.all_box.tolist(), "all_iou": self.all_iou.tolist()}
+        out = {"gt_boxes": self.gt_boxes.tolist(), "v1_box": self.v1_box.tolist(), "v1_iou": self.v1_iou.tolist(),
+               "all_box": self.all_box.tolist(), "all_iou": self.all_iou.tolist()}
+        if self.fixed_box is not None:
+            out.update(fixed_box=self.fixed_box.tolist(), fixed_iou=self.fixed_iou)
+        return out
 
 
 class BoxAccumulator:
@@ -140,7 +146,7 @@ class BoxAccumulator:
                 self.top5_loc += loc_ok
         self.num_images += 1
         return ImageResult(gt_boxes=gt, v1_box=res.v1_box[:nt], v1_iou=res.v1_iou[:nt], all_box=res.all_box[:nt],
-                           all_iou=res.all_iou[:nt])
+                           all_iou=res.all_iou[:nt], fixed_box=res.v1_box[nt], fixed_iou=float(res.v1_iou[nt]))
 
     def merge(self, other: "BoxAccumulator") -> "BoxAccumulator":
         """Add the counts of ``other`` (same configuration) into this accumulator; returns ``self``."""
@@ -186,6 +192,12 @@ class BoxAccumulator:
         return acc
 
     # -- results --------------------------------------------------------------------------------------------------
+    @property
+    def count_ious(self) -> tuple[int, ...]:
+        """Every IoU threshold the counts are kept at (the requested ones, 30/50/70, 50 and the protocol's loc IoU),
+        ascending: the first axis of the count arrays."""
+        return self._ious
+
     @property
     def reported_ious(self) -> tuple[int, ...]:
         """The IoU thresholds of the per-IoU outputs: the requested ones and MaxBoxAccV2's 30/50/70, so that every
@@ -361,7 +373,7 @@ class MaskAccumulator:
         self.neg_hist = np.zeros(len(self.edges) - 1, dtype=np.int64)
 
     def update(self, score_map: np.ndarray, mask: np.ndarray, ignore: np.ndarray | None = None, *,
-               path: str | None = None) -> None:
+               path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add one image.
 
         Args:
@@ -369,6 +381,10 @@ class MaskAccumulator:
             mask: (H, W) bool foreground (any instance).
             ignore: (H, W) bool region to leave out (pixels that are also foreground stay foreground).
             path: where the map came from, for error messages.
+
+        Returns:
+            this image's int64 positive and negative score histograms (PxAP of a set of images is
+            :func:`pxap_from_histograms` of their sums).
         """
         s = check_score_map(score_map, path=path)
         fg = np.asarray(mask, dtype=bool)
@@ -382,9 +398,11 @@ class MaskAccumulator:
                 raise InputError("ignore mask size differs from the score map", path=path,
                                  value=f"{ig.shape[::-1]} vs {s.shape[::-1]}")
             neg &= ~ig
-        self.pos_hist += score_histogram(s[fg], self.edges)
-        self.neg_hist += score_histogram(s[neg], self.edges)
+        pos, negs = score_histogram(s[fg], self.edges), score_histogram(s[neg], self.edges)
+        self.pos_hist += pos
+        self.neg_hist += negs
         self.num_images += 1
+        return pos, negs
 
     def merge(self, other: "MaskAccumulator") -> "MaskAccumulator":
         """Add the histograms of ``other`` (same interval); returns ``self``."""

@@ -19,10 +19,18 @@ PRED_COLOUR = "#ff2020"
 
 
 def _png(fig: Figure, dpi: int) -> bytes:
+    return render(fig, dpi=dpi)["png"]
+
+
+def render(fig: Figure, *, dpi: int = 100, formats: Sequence[str] = ("png",)) -> dict[str, bytes]:
+    """The figure's bytes in each format (``"png"``, ``"pdf"``, ``"svg"``)."""
     FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    out = {}
+    for fmt in formats:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=dpi, **({"metadata": {"CreationDate": None}} if fmt == "pdf" else {}))
+        out[fmt] = buffer.getvalue()
+    return out
 
 
 def _finish(fig: Figure, ax, *, title: str, dpi: int, legend_size: int = 8, legend_loc: str = "best") -> bytes:
@@ -43,6 +51,14 @@ def _box(ax, box: Sequence[int], colour: str) -> None:
 def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes: Sequence[np.ndarray],
                  pred_boxes: Mapping[str, Sequence[Sequence[int]]], titles: Optional[Sequence[str]] = None,
                  alpha: float = 0.5, dpi: int = 100) -> bytes:
+    """:func:`cam_grid_figure` as PNG bytes."""
+    return _png(cam_grid_figure(images, rows, gt_boxes=gt_boxes, pred_boxes=pred_boxes, titles=titles, alpha=alpha),
+                dpi)
+
+
+def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes: Sequence[np.ndarray],
+                    pred_boxes: Mapping[str, Sequence[Sequence[int]]], titles: Optional[Sequence[str]] = None,
+                    row_titles: Optional[Mapping[str, Sequence[str]]] = None, alpha: float = 0.5) -> Figure:
     """A grid of CAM overlays: one row of images, then one row per model.
 
     Args:
@@ -51,11 +67,11 @@ def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes
         gt_boxes: per image, ``(G, 4)`` ground-truth boxes (drawn green in every row).
         pred_boxes: model name -> per image, the predicted box (drawn red).
         titles: per image, a caption for the first row.
+        row_titles: model name -> per image, a caption for that model's row.
         alpha: opacity of the heat map.
-        dpi: resolution.
 
     Returns:
-        PNG bytes.
+        the figure (render it with :func:`render`).
     """
     n = images.shape[0]
     names = list(rows)
@@ -75,6 +91,8 @@ def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes
             for g in gt_boxes[j]:
                 _box(ax, g, GT_COLOUR)
             _box(ax, pred_boxes[name][j], PRED_COLOUR)
+            if row_titles is not None and name in row_titles:
+                ax.set_title(row_titles[name][j], fontsize=7)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
     for ax in axes.ravel():
@@ -82,7 +100,7 @@ def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=9)
     fig.tight_layout()
-    return _png(fig, dpi)
+    return fig
 
 
 def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",

@@ -307,10 +307,12 @@ class TopKCounter:
     Top-5 uses the ``min(5, K)`` largest logits (see the module docstring).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = False) -> None:
         self.total = 0
         self.top1 = 0
         self.top5 = 0
+        #: with ``keep``: every image's top-1 hit, in update order
+        self.top1_hits: Optional[list[bool]] = [] if keep else None
 
     def update(self, logits: Tensor, labels: Tensor) -> None:
         """Count the hits of logits ``(N, K)`` against int labels ``(N,)``."""
@@ -322,12 +324,16 @@ class TopKCounter:
         self.total += int(labels.shape[0])
         self.top1 += int(hits[:, 0].sum())
         self.top5 += int(hits.any(dim=1).sum())
+        if self.top1_hits is not None:
+            self.top1_hits += hits[:, 0].tolist()
 
     def merge(self, other: "TopKCounter") -> "TopKCounter":
         """Add ``other``'s counts to this one (in place) and return ``self``."""
         self.total += other.total
         self.top1 += other.top1
         self.top5 += other.top5
+        if self.top1_hits is not None and other.top1_hits is not None:
+            self.top1_hits += other.top1_hits
         return self
 
     def compute(self) -> dict[str, Any]:
@@ -367,7 +373,8 @@ def _check_eps_list(eps_list: object) -> list[float]:
 
 def attack_accuracy(model: nn.Module, batches: Iterable[Any], *, eps_list: Sequence[float], attack: str = "fgsm",
                     alpha: Optional[float] = None, steps: int = 10, random_start: bool = True,
-                    generator: Optional[torch.Generator] = None, device: DeviceLike = None) -> dict[str, Any]:
+                    generator: Optional[torch.Generator] = None, device: DeviceLike = None,
+                    per_image: bool = False) -> dict[str, Any]:
     """Clean and adversarial top-1 / top-5 accuracy for each budget in ``eps_list``, streaming over ``batches``.
 
     FGSM: one forward + backward per batch gives the clean logits and the gradient sign shared by every budget, then
@@ -385,11 +392,13 @@ def attack_accuracy(model: nn.Module, batches: Iterable[Any], *, eps_list: Seque
         random_start: PGD random start (needs ``generator``).
         generator: source of PGD's random starts.
         device: where to move each batch; ``None`` leaves them where they are.
+        per_image: also return every image's top-1 hit (for paired statistics between models).
 
     Returns:
         JSON-ready dict: ``attack``, ``eps`` (list), ``settings`` (PGD's ``alpha``/``steps``/``random_start``, else
         empty), ``clean`` and ``adversarial`` (list aligned with ``eps``) of :meth:`TopKCounter.compute` dicts, the
-        latter with an extra ``"eps"`` key.
+        latter with an extra ``"eps"`` key; with ``per_image``, ``per_image_top1``: ``clean`` (one bool per image,
+        in batch order) and ``adversarial`` (one such list per budget).
 
     Raises:
         ValueError: bad options (the offending value is in the message), or ``batches`` held no image.
@@ -414,8 +423,8 @@ def attack_accuracy(model: nn.Module, batches: Iterable[Any], *, eps_list: Seque
     elif alpha is not None:
         raise ValueError(f"alpha is a PGD option; attack={attack!r} does not take it (got alpha={alpha!r})")
 
-    clean = TopKCounter()
-    adversarial = [TopKCounter() for _ in eps_values]
+    clean = TopKCounter(keep=per_image)
+    adversarial = [TopKCounter(keep=per_image) for _ in eps_values]
     with eval_mode(model, freeze=True):
         for images, labels in iter_batches(batches, device):
             if attack == "fgsm":
@@ -435,5 +444,8 @@ def attack_accuracy(model: nn.Module, batches: Iterable[Any], *, eps_list: Seque
                     counter.update(model(adv), labels)
     if clean.total == 0:
         raise ValueError("batches held no images")
-    return {"attack": attack, "eps": eps_values, "settings": settings, "clean": clean.compute(),
-            "adversarial": [{"eps": eps, **counter.compute()} for eps, counter in zip(eps_values, adversarial)]}
+    out = {"attack": attack, "eps": eps_values, "settings": settings, "clean": clean.compute(),
+           "adversarial": [{"eps": eps, **counter.compute()} for eps, counter in zip(eps_values, adversarial)]}
+    if per_image:
+        out["per_image_top1"] = {"clean": clean.top1_hits, "adversarial": [c.top1_hits for c in adversarial]}
+    return out

@@ -73,7 +73,7 @@ def attack_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLike
                       alpha_255: Optional[float] = None, images: Optional[str | os.PathLike] = None,
                       arch: Optional[str] = None, image_size: Optional[int] = None, max_images: int = 0,
                       seed: int = 0, batch_size: int = 64, workers: int = 2,
-                      device: str | torch.device = "auto") -> dict[str, Any]:
+                      device: str | torch.device = "auto", per_image: bool = False) -> dict[str, Any]:
     """Clean and adversarial top-1 / top-5 accuracy per budget: the job behind ``wsol attack``.
 
     Args:
@@ -82,6 +82,9 @@ def attack_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLike
         eps_255: budgets in /255 units, each in ``[0, 255]``.
         steps, alpha_255: PGD steps and step size in /255 units (default ``2.5 eps / steps``).
         images, arch, image_size, max_images, seed, batch_size, workers, device: see :func:`open_pixel_run`.
+        per_image: every attack's result also holds ``per_image_top1`` (see
+            :func:`wsol.robustness.attack_accuracy`), and the result ``image_indices``: the split positions of the
+            attacked images, in that order.
 
     Returns:
         ``eps_255``, the run's provenance, ``attacks`` (name -> :func:`wsol.robustness.attack_accuracy` result),
@@ -112,9 +115,12 @@ def attack_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLike
             results["attacks"][name] = attack_accuracy(
                 run.model, run.loader, eps_list=[e / 255 for e in eps_255], attack=name,
                 alpha=None if alpha_255 is None else alpha_255 / 255, steps=steps,
-                generator=torch.Generator().manual_seed(seed), device=run.device)
+                generator=torch.Generator().manual_seed(seed), device=run.device, per_image=per_image)
         except ValueError as e:
             raise InputError(str(e)) from None
+    if per_image:
+        dataset = run.loader.dataset
+        results["image_indices"] = list(dataset.indices) if isinstance(dataset, Subset) else list(range(len(dataset)))
     results["timing"] = {"total_s": time.perf_counter() - start}
     return results
 
