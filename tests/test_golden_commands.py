@@ -4,7 +4,9 @@ See ``tests/golden_commands.py`` for what runs and how the outputs are normalise
 by the code before the job API refactoring (issue 10), so this test pins that moving code changed no number. It
 was rewritten once since, when issue 11 added keys and nothing else: ``threads`` in training metrics, ``v2_ious``,
 the per-IoU outputs of every MaxBoxAccV2 IoU under ``--protocol cutmix``, GT-known / Top-k Loc at the calibrated
-threshold, the demo's evaluation provenance and its OOD AUROC bootstrap intervals.
+threshold, the demo's evaluation provenance and its OOD AUROC bootstrap intervals. Issue 12 added two keys to each
+per-image record of `wsol score` (``fixed_box`` and ``fixed_iou``: the box and IoU at the fixed threshold) and
+changed no value.
 """
 from __future__ import annotations
 

@@ -295,3 +295,19 @@ def test_quick_default_spec_end_to_end_through_the_cli(tmp_path, capsys, monkeyp
     for method in ("vanilla", "mixup", "cutout", "cutmix"):
         assert f"| {method} |" in report
     assert (tmp_path / "datasets" / "digits-quick" / "metadata" / "test").is_dir()
+
+
+def test_reuse_copies_cells_of_equal_settings_from_another_run(tiny_run, tiny_digits, tmp_path):
+    runs, result = tiny_run
+    before = _snapshot(runs)
+    spec = _spec_file(tmp_path, tiny_digits, name="again", schedules={"two epochs": [], "one epoch": ["epochs=1"]})
+    again = run_paper(spec, tmp_path / "again", reuse=[runs], device="cpu")
+    assert sorted(again["skipped"]) == sorted(result["cells"])  # the "two epochs" grid: copied
+    assert len(again["ran"]) == 4  # the one-epoch grid: new settings, new cells
+    name = sorted(result["cells"])[0]
+    record = json.loads((tmp_path / "again" / name / "cell.json").read_text())
+    assert record["plan"]["spec"] == "again" and record["plan"]["schedule"] == "two epochs"
+    assert record["copied_from"] == str(runs / name)
+    assert _snapshot(runs) == before  # the source is untouched
+    tables = paper_report(tmp_path / "again", resamples=50, figures=False)["tables"]
+    assert set(tables) == {"two epochs", "one epoch"}

@@ -52,6 +52,8 @@ def add_parser(subparsers) -> None:
     run.add_argument("--images", type=Path, metavar="ROOT", help="with --checkpoint: the image root")
     run.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     run.add_argument("--workers", type=int, default=0, help="DataLoader workers of the evaluations")
+    run.add_argument("--reuse", type=Path, action="append", default=[], metavar="RUNS2",
+                     help="copy finished cells with the same settings hash from another run folder (repeatable)")
     run.add_argument("--report", action="store_true", help="write the report when the run is done")
     add_common_flags(run)
     run.set_defaults(run=_run)
@@ -81,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
 
     result = run_paper(args.spec, args.out, quick=args.quick, jobs=args.jobs, launcher=args.launcher,
                        slurm=dict(args.slurm), checkpoints=args.checkpoint, metadata=args.metadata,
-                       images=args.images, device=args.device, workers=args.workers,
+                       images=args.images, device=args.device, workers=args.workers, reuse=args.reuse,
                        command=shlex.join(["wsol"] + sys.argv[1:]), progress=show_progress(args))
     print(f"{result['spec']}: {len(result['cells'])} cells ({len(result['ran'])} run, {len(result['skipped'])} "
           f"already finished) in {result['wall_s'] / 60:.1f} min -> {result['out']}")

@@ -100,6 +100,15 @@ def _save_npz(path: Path, arrays: Mapping[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _padded_boxes(boxes: list) -> np.ndarray:
+    """Per-image ``(G_i, 4)`` boxes as one int64 ``(N, max G, 4)`` array, padded with -1 rows."""
+    most = max(len(b) for b in boxes)
+    out = np.full((len(boxes), most, 4), -1, dtype=np.int64)
+    for i, b in enumerate(boxes):
+        out[i, :len(b)] = np.asarray(b, dtype=np.int64).reshape(-1, 4)
+    return out
+
+
 def dataset_paths(dataset: Mapping[str, Any], *, progress: bool = False) -> dict[str, Any]:
     """The metadata splits, image root and OOD folder of a spec's dataset.
 
@@ -270,7 +279,7 @@ def run_cell(plan: CellPlan | Mapping[str, Any], runs: str | os.PathLike, *, pro
                 "labels": np.array(shown["labels"], dtype=np.int64),
                 "predicted": logits.argmax(dim=1).cpu().numpy().astype(np.int64),
                 "pred_boxes": np.array(shown["pred_boxes"], dtype=np.int64),
-                "gt_boxes": np.array([g[0] for g in shown["gt_boxes"]], dtype=np.int64),
+                "gt_boxes": _padded_boxes(shown["gt_boxes"]),
                 "threshold": np.float64(tau),
                 "mix_images": mixed["images"], "mix_cams_a": mixed["cams_a"].astype(np.float32),
                 "mix_cams_b": mixed["cams_b"].astype(np.float32), "mix_labels": np.array(mixed["labels"]),

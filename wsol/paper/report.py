@@ -273,6 +273,21 @@ def build_table(run: PaperRun, *, key: str, title: str, schedule: str, columns: 
             "resamples": resamples}
 
 
+def subtable(table: Mapping[str, Any], keys: Sequence[str], **changes: Any) -> dict[str, Any]:
+    """The table restricted to the columns ``keys`` (in that order), with ``key`` / ``title`` / ``note`` changed.
+
+    Tables computed together share one bootstrap pass (their columns come from the same per-image data), which is
+    why the report builds some of them as one and splits them here.
+    """
+    index = [[c["key"] for c in table["columns"]].index(k) for k in keys]
+    rows = [{**r, "cells": [r["cells"][i] for i in index], "diffs": [r["diffs"][i] for i in index]}
+            for r in table["rows"]]
+    out = {**table, "columns": [table["columns"][i] for i in index], "rows": rows, **changes}
+    if "key" in changes and changes["key"] != table["key"]:
+        out["published"] = None
+    return out
+
+
 def _bootstrap_note(resamples: int) -> str:
     return (f"Δ: difference from the baseline's mean, with a 95 % interval from a paired bootstrap over seeds and "
             f"test images ({resamples} resamples); ✓ marks a resolved difference (the interval excludes 0).")
@@ -388,12 +403,13 @@ def paper_report(runs: str | os.PathLike, out: Optional[str | os.PathLike] = Non
         first = next(c for c in run.cells if c.schedule == schedule)
         if first.json("localization") is not None:
             main, other = _localization_columns(run)
-            t["localization"] = build_table(
-                run, key="localization", title="Localization (the CutMix paper's Table 9 layout)", schedule=schedule,
-                columns=main, data=_localization_data, resamples=resamples, seed=seed, note=note)
-            t["localization_other"] = build_table(
-                run, key="localization_other", title="Localization at other thresholds", schedule=schedule,
-                columns=other, data=_localization_data, resamples=resamples, seed=seed,
+            main, other = _localization_columns(run)
+            both = build_table(run, key="localization", title="Localization (the CutMix paper's Table 9 layout)",
+                               schedule=schedule, columns=main + other, data=_localization_data,
+                               resamples=resamples, seed=seed, note=note)
+            t["localization"] = subtable(both, [c.key for c in main])
+            t["localization_other"] = subtable(
+                both, [c.key for c in other], key="localization_other", title="Localization at other thresholds",
                 note="τ on test: the best threshold of the test split itself (what wsolevaluation's evaluator "
                      "prints); τ*: chosen on the full-supervision split. " + note)
         if first.json("fgsm") is not None:
@@ -401,12 +417,13 @@ def paper_report(runs: str | os.PathLike, out: Optional[str | os.PathLike] = Non
                                     schedule=schedule, columns=_fgsm_columns(run), data=_fgsm_data,
                                     resamples=resamples, seed=seed, note=note)
         if first.json("ood") is not None:
-            t["ood"] = build_table(run, key="ood", title="Max-softmax OOD detection (Table 12 layout)",
-                                   schedule=schedule, columns=_ood_columns(run, by_set=False), data=_ood_data,
-                                   resamples=resamples, seed=seed, note=note)
-            t["ood_by_set"] = build_table(run, key="ood_by_set", title="OOD detection per set", schedule=schedule,
-                                          columns=_ood_columns(run, by_set=True), data=_ood_data,
-                                          resamples=resamples, seed=seed, note=note)
+            mean, by_set = _ood_columns(run, by_set=False), _ood_columns(run, by_set=True)
+            both = build_table(run, key="ood", title="Max-softmax OOD detection (Table 12 layout)",
+                               schedule=schedule, columns=mean + by_set, data=_ood_data, resamples=resamples,
+                               seed=seed, note=note)
+            t["ood"] = subtable(both, [c.key for c in mean])
+            t["ood_by_set"] = subtable(both, [c.key for c in by_set], key="ood_by_set",
+                                       title="OOD detection per set")
         tables[schedule] = t
         for key, table in t.items():
             atomic_write_text(out / "tables" / f"{key}{suffix}.csv", table_csv(table))
@@ -480,4 +497,4 @@ def compare_per_image(a: str | os.PathLike, b: str | os.PathLike, *, resamples: 
     return out
 
 
-__all__ = ["PUBLISHED", "RESAMPLES", "Column", "build_table", "figure_data", "paper_report", "compare_per_image"]
+__all__ = ["PUBLISHED", "RESAMPLES", "Column", "build_table", "subtable", "figure_data", "paper_report", "compare_per_image"]

@@ -148,11 +148,53 @@ def _launch(pending: list[CellPlan], out: Path, *, jobs: int, launcher: str, slu
     return [done[p.name] for p in pending]
 
 
+def reuse_cells(pending: Sequence[CellPlan], out: Path, sources: Sequence[str | os.PathLike], *,
+                has_masks: bool) -> list[str]:
+    """Copy finished cells with the same name (so the same settings hash) from other run folders into ``out``.
+
+    The copy's ``cell.json`` takes this spec's name and schedule label and records ``copied_from``; the files are
+    hard links where the file system allows, else copies.
+
+    Returns:
+        the names of the copied cells.
+    """
+    import shutil
+
+    from wsol.fileio import atomic_write_json
+    from wsol.paper.cell import CELL_FILE, cell_finished
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    copied = []
+    for plan in pending:
+        for source in sources:
+            folder = Path(source) / plan.name
+            if not cell_finished(folder, plan, has_masks=has_masks) or (out / plan.name).exists():
+                continue
+            record = read_cell(folder)
+            if record["plan"].get("hash") != plan.hash:
+                continue
+            shutil.copytree(folder, out / plan.name, copy_function=link)
+            (out / plan.name / CELL_FILE).unlink()  # a hard link: write a new file, leave the source's alone
+            record["plan"].update(spec=plan.spec, schedule=plan.schedule)
+            record["copied_from"] = os.fspath(folder)
+            atomic_write_json(out / plan.name / CELL_FILE, record)
+            logger.info("%s: copied from %s (same settings hash)", plan.name, source)
+            copied.append(plan.name)
+            break
+    return copied
+
+
 def run_paper(spec: str | os.PathLike | Spec = "cutmix-digits", out: str | os.PathLike = "runs/paper", *,
               quick: bool = False, jobs: int = 1, launcher: str = "local", slurm: Optional[Mapping[str, Any]] = None,
               checkpoints: Sequence[str] = (), metadata: Optional[str | os.PathLike] = None,
               images: Optional[str | os.PathLike] = None, device: str = "auto", workers: int = 0,
-              command: Optional[str] = None, progress: bool = False) -> dict[str, Any]:
+              reuse: Sequence[str | os.PathLike] = (), command: Optional[str] = None,
+              progress: bool = False) -> dict[str, Any]:
     """Run every cell of an experiment spec into ``out``: the job behind ``wsol paper run``.
 
     Args:
@@ -168,6 +210,8 @@ def run_paper(spec: str | os.PathLike | Spec = "cutmix-digits", out: str | os.Pa
         images: image root for ``checkpoints`` (default: the one in ``dataset.json``).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (resolved here; part of every cell's hash).
         workers: DataLoader workers of the evaluations.
+        reuse: other run folders: a finished cell there with the same settings hash is copied instead of recomputed
+            (e.g. the 30-epoch cells of ``cutmix-digits`` for ``cutmix-digits-schedule``).
         command: the command line, for the manifest.
         progress: tqdm bars (in-process cells only).
 
@@ -217,21 +261,38 @@ def run_paper(spec: str | os.PathLike | Spec = "cutmix-digits", out: str | os.Pa
         check_cell_folder(out / p.name, p)
     pending = [p for p in plans if not cell_finished(out / p.name, p, has_masks=paths["masks"] is not None)]
     skipped = [p.name for p in plans if p not in pending]
+    for source in reuse:
+        if not (Path(source) / SPEC_FILE).is_file():
+            raise InputError("--reuse needs a `wsol paper run` folder (no spec.json)", path=source)
     out.mkdir(parents=True, exist_ok=True)
+    if reuse:
+        copied = reuse_cells(pending, out, reuse, has_masks=paths["masks"] is not None)
+        pending = [p for p in pending if p.name not in copied]
+        skipped += copied
     atomic_write_json(out / SPEC_FILE, {**spec.to_dict(), "device": dev,
                                         "cells": [p.name for p in plans]})
     logger.info("%s: %d cells (%d finished, %d to run) in %s", spec.name, len(plans), len(skipped), len(pending),
                 out)
     _launch(pending, out, jobs=jobs, launcher=launcher, slurm=slurm or {}, progress=progress, workers=workers)
     cells = {p.name: read_cell(out / p.name) for p in plans}
+    previous = {}
+    if (out / MANIFEST_FILE).is_file():
+        try:
+            previous = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            previous = {}
+    calls = list(previous.get("calls", [])) + [{
+        "command": command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - (
+            time.perf_counter() - start))), "wall_s": time.perf_counter() - start, "ran": [p.name for p in pending],
+        "jobs": jobs, "launcher": launcher}]
     manifest = {
         "spec": spec.to_dict(), "seeds": list(spec["seeds"]), "device": dev, "versions": library_versions(),
-        "command": command, "metadata_digest": digest,
+        "metadata_digest": digest,
         "cells": {name: {"method": r["plan"]["method"], "seed": r["plan"]["seed"],
                          "schedule": r["plan"]["schedule"], "hash": r["plan"]["hash"],
                          "checkpoint_sha256": r.get("checkpoint_sha256"), "timings_s": r.get("timings", {}),
                          "wsol_version": r.get("wsol_version")} for name, r in cells.items()},
-        "run_wall_s": time.perf_counter() - start,
+        "calls": calls,
     }
     atomic_write_json(out / MANIFEST_FILE, manifest)
     return {"spec": spec.name, "out": os.fspath(out), "cells": cells, "ran": [p.name for p in pending],

@@ -147,6 +147,38 @@ def findings(table: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: The columns of the summary: (table, column key); the FGSM budget is the table's last one.
+HEADLINE = (("localization", "maxboxacc"), ("localization", "maxboxacc_v2"), ("localization", "top1_loc"),
+            ("localization", "gt_known_loc"), ("localization", "pxap"), ("fgsm", None), ("ood", "mean/auroc"),
+            ("ood", "mean/tnr_at_tpr95"))
+
+
+def summary_markdown(tables: Mapping[str, Mapping[str, Any]]) -> str:
+    """One table of every method's headline differences from the baseline (Δ [95 % CI], ✓ when resolved)."""
+    picked = []
+    for key, column in HEADLINE:
+        table = tables.get(key)
+        if table is None:
+            continue
+        keys = [c["key"] for c in table["columns"]]
+        k = len(keys) - 1 if column is None else keys.index(column) if column in keys else None
+        if k is not None:
+            picked.append((table, k))
+    if not picked:
+        return ""
+    baseline = picked[0][0]["baseline"]
+    methods = [r["method"] for r in picked[0][0]["rows"] if r["method"] != baseline]
+    header = ["method"] + [t["columns"][k]["label"] for t, k in picked]
+    rows = []
+    for m in methods:
+        row = [m]
+        for table, k in picked:
+            found = next((r for r in table["rows"] if r["method"] == m), None)
+            row.append(diff_cell(found["diffs"][k]) if found else "–")
+        rows.append(row)
+    return f"Δ from {baseline} [95 % CI] (✓: resolved):\n\n" + _md(header, rows)
+
+
 # ----------------------------------------------------------------------------------------------------- figures
 def band_panels_figure(panels: Sequence[Mapping[str, Any]], *, columns: int = 2) -> Figure:
     """Panels of lines with min–max bands: each panel a dict with ``title``, ``xlabel``, ``ylabel``, ``series``
@@ -237,14 +269,21 @@ def render_figures(data: Mapping[str, Any], *, dpi: int = 110) -> dict[str, dict
     if "mixing" in data:
         figs["figure1_mixing"] = mixing_figure(data["mixing"])
     if "training" in data:
-        figs["training_curves"] = band_panels_figure([{
-            "title": "Test error during training (mean, min–max over seeds)", "xlabel": "epoch",
-            "ylabel": "test top-1 error (%)",
-            "series": {m: (np.arange(1, len(c[0]) + 1), c) for m, c in data["training"].items()}}], columns=1)
+        epochs = len(next(iter(data["training"].values()))[0])
+        half = epochs // 2
+        figs["training_curves"] = band_panels_figure([
+            {"title": "Test error during training (mean, min–max over seeds)", "xlabel": "epoch",
+             "ylabel": "test top-1 error (%)",
+             "series": {m: (np.arange(1, epochs + 1), c) for m, c in data["training"].items()}},
+            {"title": f"The same from epoch {half + 1}, zoomed: has it plateaued?", "xlabel": "epoch",
+             "ylabel": "test top-1 error (%)",
+             "series": {m: (np.arange(half + 1, epochs + 1), [v[half:] for v in c])
+                        for m, c in data["training"].items()}}])
     if "boxes" in data:
         b = data["boxes"]
         n = len(b["images"])
         gt = [np.asarray(b["gt_boxes"][j]).reshape(-1, 4) for j in range(n)]
+        gt = [g[g[:, 0] >= 0] for g in gt]  # -1 rows pad images with fewer boxes
         figs["figure4_boxes"] = cam_grid_figure(
             b["images"], b["maps"], gt_boxes=gt, pred_boxes={m: [list(p) for p in v] for m, v in b["pred_boxes"].items()},
             titles=[f"class {int(v)}" for v in b["labels"]],
@@ -311,6 +350,8 @@ def render_report(*, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, 
         lines += [f"**Incomplete run**: {len(missing)} cell(s) of the spec are not finished and are left out: "
                   f"{', '.join(missing)}.", ""]
     for schedule, group in tables.items():
+        lines += [f"## Summary{f' ({schedule})' if schedule else ''}", "", summary_markdown(group)]
+    for schedule, group in tables.items():
         if schedule:
             lines += [f"## Schedule: {schedule}", ""]
         for key, table in group.items():
@@ -330,8 +371,6 @@ def render_report(*, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, 
     versions = manifest.get("versions", {})
     if versions:
         lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    if manifest.get("command"):
-        lines.append(f"- Command: `{manifest['command']}`")
     if manifest.get("metadata_digest"):
         lines.append(f"- Metadata SHA-256: `{manifest['metadata_digest']}`")
     cells = manifest.get("cells", {})
@@ -343,11 +382,13 @@ def render_report(*, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, 
         total = sum(sum(v) for v in stages.values())
         lines.append(f"- Cells: {len(cells)}; summed stage wall time {total / 60:.1f} min; per stage (mean per "
                      "cell): " + ", ".join(f"{k[:-2]} {np.mean(v):.1f} s" for k, v in stages.items()))
-    if manifest.get("run_wall_s") is not None:
-        lines.append(f"- Last `wsol paper run` call: {manifest['run_wall_s'] / 60:.1f} min of wall time")
+    for call in manifest.get("calls", []):
+        lines.append(f"- `{call.get('command') or 'run_paper()'}` at {call.get('started')}: {len(call.get('ran', []))} cells run in "
+                     f"{call.get('wall_s', 0) / 60:.1f} min of wall time ({call.get('launcher')}, jobs "
+                     f"{call.get('jobs')})")
     lines.append("- `manifest.json` beside this report lists every cell's config hash and checkpoint SHA-256.")
     return "\n".join(lines) + "\n"
 
 
 __all__ = ["FORMATS", "mean_cell", "diff_cell", "table_markdown", "table_csv", "table_latex", "latex_escape",
-           "findings", "band_panels_figure", "mixing_figure", "roc_panels_figure", "render_figures", "render_report"]
+           "findings", "summary_markdown", "band_panels_figure", "mixing_figure", "roc_panels_figure", "render_figures", "render_report"]
