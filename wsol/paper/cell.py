@@ -222,7 +222,7 @@ def run_cell(plan: CellPlan | Mapping[str, Any], runs: str | os.PathLike, *, pro
         record["checkpoint"] = os.fspath(checkpoint)
         record["checkpoint_sha256"] = sha256_file(checkpoint)
         save_record()
-    device = plan.train["device"] if plan.train is not None else "auto"
+    device = plan.device
     common = {"batch_size": EVAL_BATCH, "workers": workers, "device": device}
     evaluations = ev["evaluations"]
 

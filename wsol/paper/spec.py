@@ -276,6 +276,7 @@ class CellPlan:
     evaluation: dict[str, Any]
     dataset: dict[str, Any]
     hash: str
+    device: str = "auto"
 
     @property
     def name(self) -> str:
@@ -284,12 +285,12 @@ class CellPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"spec": self.spec, "schedule": self.schedule, "method": self.method, "seed": self.seed,
                 "train": self.train, "checkpoint": self.checkpoint, "evaluation": self.evaluation,
-                "dataset": self.dataset, "hash": self.hash}
+                "dataset": self.dataset, "hash": self.hash, "device": self.device}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "CellPlan":
         return cls(**{k: values[k] for k in ("spec", "schedule", "method", "seed", "train", "checkpoint",
-                                             "evaluation", "dataset", "hash")})
+                                             "evaluation", "dataset", "hash")}, device=values.get("device", "auto"))
 
 
 #: Training settings that do not change a run's numbers (left out of the cell hash).
@@ -308,7 +309,8 @@ def plan_cells(spec: Spec, *, device: str = "auto", checkpoint_sha256: Optional[
 
     Args:
         spec: a checked spec.
-        device: training device of every cell (part of the hash: GPU and CPU runs differ in their bits).
+        device: the device of every cell's training and evaluation (part of the hash: GPU and CPU runs differ in
+            their bits).
         checkpoint_sha256: path -> SHA-256 of each ``--checkpoint`` file (evaluation-only specs).
         data_digest: digest of the evaluated metadata (part of the hash: other data, other cells).
 
@@ -329,7 +331,8 @@ def plan_cells(spec: Spec, *, device: str = "auto", checkpoint_sha256: Optional[
                         continue
                     train = None
                     checkpoint = paths[k]
-                    payload = {"checkpoint_sha256": (checkpoint_sha256 or {}).get(checkpoint, checkpoint)}
+                    payload = {"checkpoint_sha256": (checkpoint_sha256 or {}).get(checkpoint, checkpoint),
+                               "device": device}
                 else:
                     overrides = list(spec["overrides"]) + list(extra) + [f"seed={seed}", f"device={device}"]
                     if dataset["name"] == "digits":
@@ -346,7 +349,7 @@ def plan_cells(spec: Spec, *, device: str = "auto", checkpoint_sha256: Optional[
                     payload["data_digest"] = data_digest
                 cells.append(CellPlan(spec=spec.name, schedule=schedule, method=method, seed=seed, train=train,
                                       checkpoint=checkpoint, evaluation=evaluation, dataset=dataset,
-                                      hash=config_hash(payload)))
+                                      hash=config_hash(payload), device=device))
     return cells
 
 
