@@ -176,19 +176,22 @@ def test_report_tables_equal_the_cell_files(tiny_run, tmp_path):
         folders = sorted(p for p in runs.iterdir() if p.name.startswith(f"{method}-s"))
         return [read(p) for p in folders]
 
+    def read(name):
+        return lambda p: json.loads((p / f"{name}.json").read_text())
+
     readers = {
-        ("localization", "maxboxacc"): lambda p: json.loads((p / "localization.json").read_text())["calibrated"]["box_acc_v1"],
-        ("localization", "top1_loc"): lambda p: json.loads((p / "localization_cutmix.json").read_text())["top1_loc"],
-        ("localization", "pxap"): lambda p: json.loads((p / "pxap.json").read_text())["pxap"],
-        ("localization_other", "maxboxacc_test_tau"): lambda p: json.loads((p / "localization.json").read_text())["maxboxacc"],
-        ("fgsm", "eps_8"): lambda p: json.loads((p / "fgsm.json").read_text())["attacks"]["fgsm"]["adversarial"][3]["top1_pct"],
-        ("ood", "mean/auroc"): lambda p: json.loads((p / "ood.json").read_text())["metrics"]["msp"]["mean"]["auroc"],
+        ("localization", "maxboxacc"): lambda p: read("localization")(p)["calibrated"]["box_acc_v1"],
+        ("localization", "top1_loc"): lambda p: read("localization_cutmix")(p)["top1_loc"],
+        ("localization", "pxap"): lambda p: read("pxap")(p)["pxap"],
+        ("localization_other", "maxboxacc_test_tau"): lambda p: read("localization")(p)["maxboxacc"],
+        ("fgsm", "eps_8"): lambda p: read("fgsm")(p)["attacks"]["fgsm"]["adversarial"][3]["top1_pct"],
+        ("ood", "mean/auroc"): lambda p: read("ood")(p)["metrics"]["msp"]["mean"]["auroc"],
     }
-    for (table, column), read in readers.items():
+    for (table, column), reader in readers.items():
         t = tables[table]
         k = [c["key"] for c in t["columns"]].index(column)
         for row in t["rows"]:
-            values = cell_values(row["method"], read)
+            values = cell_values(row["method"], reader)
             cell = row["cells"][k]
             assert cell["values"] == values and cell["mean"] == np.mean(values)
             assert cell["std"] == pytest.approx(np.std(values, ddof=1))

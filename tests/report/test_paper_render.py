@@ -53,4 +53,5 @@ def test_markdown_csv_latex_carry_the_same_numbers():
 
 def test_summary_picks_the_headline_columns():
     text = summary_markdown({"localization": TABLE})
-    assert "| method | MaxBoxAcc (τ*) | PxAP |" in text and "| cutmix | −0.2 [−4.1, +3.5] | +2.4 [+1.1, +3.6] ✓ |" in text
+    assert "| method | MaxBoxAcc (τ*) | PxAP |" in text
+    assert "| cutmix | −0.2 [−4.1, +3.5] | +2.4 [+1.1, +3.6] ✓ |" in text

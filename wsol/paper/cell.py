@@ -2,7 +2,8 @@
 
 Each step calls the job a user would call (:mod:`wsol.api`) and writes its output atomically; a step whose output
 exists is skipped, and training resumes from its last epoch checkpoint, so an interrupted cell continues where it
-stopped and gives the numbers of an uninterrupted one (and a cell made before a step was added gains only that step). The cell folder ``RUNS/<method>-s<seed>-<hash>/`` holds:
+stopped and gives the numbers of an uninterrupted one (and a cell made before a step was added gains only that step).
+The cell folder ``RUNS/<method>-s<seed>-<hash>/`` holds:
 
 ======================== ==================================================================================
 ``cell.json``            the plan (method, seed, schedule, resolved training config, evaluation settings),
@@ -162,7 +163,8 @@ def cell_outputs(plan: CellPlan, *, has_masks: bool) -> list[str]:
 
 def cell_finished(folder: Path, plan: CellPlan, *, has_masks: bool) -> bool:
     """Whether every output of the cell exists (then :func:`run_cell` has nothing left to do)."""
-    return (folder / CELL_FILE).is_file() and all((folder / f).is_file() for f in cell_outputs(plan, has_masks=has_masks))
+    outputs = cell_outputs(plan, has_masks=has_masks)
+    return (folder / CELL_FILE).is_file() and all((folder / f).is_file() for f in outputs)
 
 
 def run_cell(plan: CellPlan | Mapping[str, Any], runs: str | os.PathLike, *, progress: bool = False,

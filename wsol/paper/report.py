@@ -12,7 +12,6 @@ orientation only.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -497,4 +496,5 @@ def compare_per_image(a: str | os.PathLike, b: str | os.PathLike, *, resamples: 
     return out
 
 
-__all__ = ["PUBLISHED", "RESAMPLES", "Column", "build_table", "subtable", "figure_data", "paper_report", "compare_per_image"]
+__all__ = ["PUBLISHED", "RESAMPLES", "Column", "build_table", "subtable", "figure_data", "paper_report",
+           "compare_per_image"]

@@ -153,7 +153,8 @@ def check_spec(name: str, raw: Mapping[str, Any], *, where: str) -> Spec:
     seeds = values["seeds"]
     if not isinstance(seeds, list) or not seeds:
         raise _fail("seeds must be a non-empty list of integers", where, seeds)
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
+    integers = all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    if not integers or len(set(seeds)) != len(seeds):
         raise _fail("seeds must be distinct integers >= 0", where, seeds)
     evaluations = values["evaluations"]
     if not isinstance(evaluations, list) or not evaluations:

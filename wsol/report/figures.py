@@ -42,7 +42,8 @@ def _finish(fig: Figure, ax, *, title: str, dpi: int, legend_size: int = 8, lege
     return _png(fig, dpi)
 
 
-def _box(ax, box: Sequence[int], colour: str) -> None:
+def draw_box(ax, box: Sequence[int], colour: str) -> None:
+    """Outline the pixels of an inclusive ``xyxy`` box on ``ax`` (from ``x0 - 0.5`` to ``x1 + 0.5``)."""
     x0, y0, x1, y1 = (float(v) for v in box)
     ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour,
                            linewidth=1.5))
@@ -81,7 +82,7 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
         ax = axes[0, j]
         ax.imshow(images[j])
         for g in gt_boxes[j]:
-            _box(ax, g, GT_COLOUR)
+            draw_box(ax, g, GT_COLOUR)
         if titles is not None:
             ax.set_title(titles[j], fontsize=8)
         for i, name in enumerate(names, start=1):
@@ -89,8 +90,8 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
             ax.imshow(images[j])
             ax.imshow(rows[name][j], cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
             for g in gt_boxes[j]:
-                _box(ax, g, GT_COLOUR)
-            _box(ax, pred_boxes[name][j], PRED_COLOUR)
+                draw_box(ax, g, GT_COLOUR)
+            draw_box(ax, pred_boxes[name][j], PRED_COLOUR)
             if row_titles is not None and name in row_titles:
                 ax.set_title(row_titles[name][j], fontsize=7)
             if j == 0:

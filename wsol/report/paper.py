@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from wsol.report.figures import GT_COLOUR, PRED_COLOUR, _box, cam_grid_figure, curve_band, render
+from wsol.report.figures import draw_box, cam_grid_figure, curve_band, render
 
 FORMATS = ("png", "pdf")
 
@@ -78,14 +78,15 @@ def table_csv(table: Mapping[str, Any]) -> str:
         for col, cell, diff in zip(table["columns"], row["cells"], row["diffs"]):
             d = diff or {}
             writer.writerow([table["key"], table.get("schedule", ""), row["method"], col["key"], col["label"],
-                             repr(cell["mean"]), repr(cell["std"]), cell["n"], ";".join(repr(v) for v in cell["values"]),
+                             repr(cell["mean"]), repr(cell["std"]), cell["n"],
+                             ";".join(repr(v) for v in cell["values"]),
                              table["baseline"], repr(d["difference"]) if d else "", repr(d["ci_low"]) if d else "",
                              repr(d["ci_high"]) if d else "", d.get("resolved", "")])
     return buffer.getvalue()
 
 
-_LATEX = {"τ": r"$\tau$", "ε": r"$\varepsilon$", "%": r"\%", "±": r"$\pm$", "−": "-", "Δ": r"$\Delta$", "_": r"\_",
-          "&": r"\&", "#": r"\#", "✓": r"$^{\checkmark}$", "*": r"$^{*}$"}
+_LATEX = {"τ": r"$\tau$", "ε": r"$\varepsilon$", "%": r"\%", "±": r"$\pm$", "−": "-", "Δ": r"$\Delta$",
+          "_": r"\_", "&": r"\&", "#": r"\#", "✓": r"$^{\checkmark}$", "*": r"$^{*}$"}
 
 
 def latex_escape(text: str) -> str:
@@ -111,7 +112,8 @@ def table_latex(table: Mapping[str, Any]) -> str:
             cells = []
             for d in row["diffs"]:
                 mark = r"^{\checkmark}" if d["resolved"] else ""
-                cells.append(f"${d['difference']:+.1f}{mark}$ {{\\scriptsize [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]}}")
+                interval = f"[{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]"
+                cells.append(f"${d['difference']:+.1f}{mark}$ {{\\scriptsize {interval}}}")
             lines.append(f"$\\Delta$ {latex_escape(row['method'])} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     pub = table.get("published")
@@ -143,7 +145,8 @@ def findings(table: Mapping[str, Any]) -> list[str]:
             parts.append("resolved decreases: " + "; ".join(down))
         if noise:
             parts.append("within noise (interval contains 0): " + "; ".join(noise))
-        out.append(f"**{row['method']} − {table['baseline']}** ({len(row['seeds'])} seeds): " + ". ".join(parts) + ".")
+        head = f"**{row['method']} − {table['baseline']}** ({len(row['seeds'])} seeds): "
+        out.append(head + ". ".join(parts) + ".")
     return out
 
 
@@ -224,7 +227,7 @@ def mixing_figure(data: Mapping[str, Any]) -> Figure:
         axes[0, j].set_title(name, fontsize=10)
         if name in ("cutout", "cutmix"):
             x0, y0, x1, y1 = (int(v) for v in data["box"])
-            _box(axes[0, j], [x0, y0, x1 - 1, y1 - 1], "white")
+            draw_box(axes[0, j], [x0, y0, x1 - 1, y1 - 1], "white")
         for i, (key, label) in enumerate((("a", a), ("b", b)), start=1):
             ax = axes[i, j]
             ax.imshow(image)
@@ -285,7 +288,8 @@ def render_figures(data: Mapping[str, Any], *, dpi: int = 110) -> dict[str, dict
         gt = [np.asarray(b["gt_boxes"][j]).reshape(-1, 4) for j in range(n)]
         gt = [g[g[:, 0] >= 0] for g in gt]  # -1 rows pad images with fewer boxes
         figs["figure4_boxes"] = cam_grid_figure(
-            b["images"], b["maps"], gt_boxes=gt, pred_boxes={m: [list(p) for p in v] for m, v in b["pred_boxes"].items()},
+            b["images"], b["maps"], gt_boxes=gt,
+            pred_boxes={m: [list(p) for p in v] for m, v in b["pred_boxes"].items()},
             titles=[f"class {int(v)}" for v in b["labels"]],
             row_titles={m: [f"pred {int(p)}" for p in v] for m, v in b["predicted"].items()})
     panels = []
@@ -341,9 +345,10 @@ def render_report(*, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, 
     lines += [f"- Dataset: {dataset.get('name')} ({dataset.get('data') or dataset.get('metadata')})",
               f"- Methods: {', '.join(spec['methods'])}; baseline {spec['methods'][0]}",
               f"- Seeds: {', '.join(str(s) for s in spec['seeds'])}",
-              "- Every number: mean ± sample std over seeds (n). Δ: difference from the baseline with a 95 % interval "
-              "from a paired bootstrap over seeds and test images; ✓ marks a resolved difference (the interval "
-              "excludes 0). A difference without ✓ is within the noise of this experiment, whatever its sign.",
+              "- Every number: mean ± sample std over seeds (n). Δ: difference from the baseline with a 95 % "
+              "interval from a paired bootstrap over seeds and test images; ✓ marks a resolved difference (the "
+              "interval excludes 0). A difference without ✓ is within the noise of this experiment, whatever its "
+              "sign.",
               "- Published numbers stand in separate tables for orientation only: other architectures and datasets.",
               ""]
     if missing:
@@ -383,12 +388,13 @@ def render_report(*, spec: Mapping[str, Any], tables: Mapping[str, Mapping[str, 
         lines.append(f"- Cells: {len(cells)}; summed stage wall time {total / 60:.1f} min; per stage (mean per "
                      "cell): " + ", ".join(f"{k[:-2]} {np.mean(v):.1f} s" for k, v in stages.items()))
     for call in manifest.get("calls", []):
-        lines.append(f"- `{call.get('command') or 'run_paper()'}` at {call.get('started')}: {len(call.get('ran', []))} cells run in "
-                     f"{call.get('wall_s', 0) / 60:.1f} min of wall time ({call.get('launcher')}, jobs "
-                     f"{call.get('jobs')})")
+        lines.append(f"- `{call.get('command') or 'run_paper()'}` at {call.get('started')}: "
+                     f"{len(call.get('ran', []))} cells run in {call.get('wall_s', 0) / 60:.1f} min of wall time "
+                     f"({call.get('launcher')}, jobs {call.get('jobs')})")
     lines.append("- `manifest.json` beside this report lists every cell's config hash and checkpoint SHA-256.")
     return "\n".join(lines) + "\n"
 
 
 __all__ = ["FORMATS", "mean_cell", "diff_cell", "table_markdown", "table_csv", "table_latex", "latex_escape",
-           "findings", "summary_markdown", "band_panels_figure", "mixing_figure", "roc_panels_figure", "render_figures", "render_report"]
+           "findings", "summary_markdown", "band_panels_figure", "mixing_figure", "roc_panels_figure",
+           "render_figures", "render_report"]
