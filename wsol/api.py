@@ -21,7 +21,8 @@ one-line message on bad input, and never prints.
 | :func:`compare_per_image` | ``wsol paper compare`` | paired bootstrap of two ``--per-image`` files |
 
 Building blocks for custom loops: :func:`load_model` (any checkpoint, safely), :func:`cam_examples` (CAMs and boxes of
-a few images), :func:`open_eval_split`.
+a few images), :func:`cam_gallery` (the best, worst and random images of an evaluation, as ``wsol evaluate --figures``
+draws them), :func:`open_eval_split`.
 
 Example (runs on a laptop CPU in about a minute)::
 
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 from wsol.data.digits import DigitsConfig, prepare_digits
 from wsol.demo import run_demo
-from wsol.engine.evaluate import cam_examples, evaluate_checkpoint, merge_shards, open_eval_split
+from wsol.engine.evaluate import cam_examples, cam_gallery, evaluate_checkpoint, merge_shards, open_eval_split
 from wsol.engine.jobs import train
 from wsol.localization.engine import score_directory
 from wsol.models.loading import LoadedModel, load_model
@@ -53,4 +54,4 @@ JOBS = ("prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score
 __all__ = ["prepare_digits", "train", "evaluate_checkpoint", "merge_shards", "score_directory", "attack_checkpoint",
            "robustness_checkpoint", "detect_ood", "run_demo", "run_paper", "paper_report", "compare_per_image",
            "DigitsConfig", "load_model", "LoadedModel",
-           "cam_examples", "open_eval_split", "OODDetection", "JOBS"]
+           "cam_examples", "cam_gallery", "open_eval_split", "OODDetection", "JOBS"]

@@ -100,3 +100,56 @@ def test_cli_per_image_and_the_shard_refusal(model_pt, tiny_digits, tmp_path, ca
     assert main(["evaluate", str(model_pt), "--metadata", str(test), "--per-image", str(out), "--shard", "0/2",
                  "--out", str(tmp_path / "s.json"), "--workers", "0", "--device", "cpu", "-q"]) == 2
     assert "--per-image needs the whole split" in capsys.readouterr().err
+
+
+def test_gallery_indices_by_hand():
+    from wsol.localization.per_image import gallery_indices
+
+    d = {"kind": "boxes", "box_iou": np.array([0.2, 0.9, 0.5, 0.9, 0.0])}
+    g = gallery_indices(d, count=2, seed=0)
+    assert g["best"] == [1, 3] and g["worst"] == [4, 0]  # ties in split order
+    assert len(g["random"]) == 2 and g["random"] == sorted(set(g["random"]))
+    assert gallery_indices(d, count=2, seed=0) == g and gallery_indices(d, count=9)["best"] == [1, 3, 2, 0, 4]
+    with pytest.raises(ValueError):
+        gallery_indices({"kind": "masks"}, count=2)
+
+
+def test_cam_gallery_boxes_equal_the_per_image_file(model_pt, tiny_digits, tmp_path):
+    meta = tiny_digits / "metadata"
+    path = tmp_path / "p.npz"
+    wsol.api.evaluate_checkpoint(model_pt, meta / "test", calibrate_on=meta / "train_fullsup", per_image=path,
+                                 workers=0, device="cpu")
+    d = read_per_image(path)
+    g = wsol.api.cam_gallery(model_pt, meta / "test", path, count=3, device="cpu")
+    assert g["threshold"] == float(d["box_threshold"])
+    for name in ("best", "worst", "random"):
+        group = g[name]
+        assert len(group["images"]) == 3 and group["images"].dtype == np.uint8
+        for k, i in enumerate(group["indices"]):
+            assert group["pred_boxes"][k] == d["box"][i].tolist()  # the same pipeline, the same box
+            assert group["iou"][k] == d["box_iou"][i] and group["labels"][k] == d["labels"][i]
+    assert min(g["best"]["iou"]) >= max(g["worst"]["iou"])
+    other = tmp_path / "other.npz"
+    wsol.api.evaluate_checkpoint(model_pt, meta / "train_fullsup", per_image=other, workers=0, device="cpu")
+    with pytest.raises(InputError, match="other images"):
+        wsol.api.cam_gallery(model_pt, meta / "test", other, device="cpu")
+
+
+def test_cli_figures_writes_the_gallery_and_curves(model_pt, tiny_digits, tmp_path, capsys):
+    import json
+
+    meta = tiny_digits / "metadata"
+    out = tmp_path / "r.json"
+    figs = tmp_path / "figs"
+    assert main(["evaluate", str(model_pt), "--metadata", str(meta / "test"), "--calibrate-on",
+                 str(meta / "train_fullsup"), "--figures", str(figs), "--gallery-size", "4", "--out", str(out),
+                 "--workers", "0", "--device", "cpu", "-q"]) == 0
+    written = json.loads(out.read_text())
+    assert written["figures"] == {"gallery": str(figs / "gallery.png"), "box_acc": str(figs / "box_acc.png")}
+    for name in ("gallery.png", "box_acc.png"):
+        assert (figs / name).read_bytes().startswith(b"\x89PNG")
+    assert written["per_image"] == str(figs / "per_image.npz")
+    capsys.readouterr()
+    assert main(["evaluate", str(model_pt), "--metadata", str(meta / "test_masks"), "--figures", str(figs / "m"),
+                 "--out", str(tmp_path / "m.json"), "--workers", "0", "--device", "cpu", "-q"]) == 2
+    assert "--figures draws box splits" in capsys.readouterr().err and not (tmp_path / "m.json").exists()

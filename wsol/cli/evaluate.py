@@ -31,6 +31,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--calibrate-on", type=Path, metavar="META2",
                    help="held-out split (train_fullsup): choose the threshold there, report this split at it")
     p.add_argument("--save-scoremaps", type=Path, metavar="DIR", help="write <image_id>.npy score maps here")
+    p.add_argument("--figures", type=Path, metavar="DIR",
+                   help="also write DIR/gallery.png (best, worst and random test images: CAM, boxes, IoU) and "
+                        "DIR/box_acc.png (BoxAcc against the threshold); box splits")
+    p.add_argument("--gallery-size", type=int, default=6, help="images per gallery row (with --figures)")
     p.add_argument("--per-image", type=Path, metavar="FILE.npz",
                    help="also write every image's outcome (predicted classes, correct thresholds per IoU, predicted "
                         "box) for paired comparisons (`wsol paper compare`)")
@@ -42,18 +46,38 @@ def add_parser(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from wsol.cli.main import show_progress
-    from wsol.engine.evaluate import evaluate_checkpoint
+    from wsol.engine.evaluate import cam_gallery, evaluate_checkpoint
+    from wsol.errors import InputError
     from wsol.fileio import atomic_write_json
-    from wsol.report.results import localization_summary
+    from wsol.report.results import box_acc_figure, gallery_figure, localization_summary
 
+    per_image = args.per_image
+    if args.figures is not None:
+        if args.shard != (0, 1):
+            raise InputError("--figures needs the whole split (no --shard)")
+        if args.gallery_size < 1:
+            raise InputError("--gallery-size must be >= 1", value=args.gallery_size)
+        from wsol.data.metadata import read_metadata
+
+        if read_metadata(args.metadata).localization != "boxes":
+            raise InputError("--figures draws box splits (this split has no boxes)", path=args.metadata)
+        per_image = per_image or args.figures / "per_image.npz"
     results = evaluate_checkpoint(
         args.checkpoint, args.metadata, images=args.images, mask_root=args.mask_root, arch=args.arch,
         large_feature_map=True if args.large_feature_map else None, cam=args.cam, protocol=args.protocol,
         interval=args.interval, iou_thresholds=args.iou, image_size=args.image_size, batch_size=args.batch_size,
         workers=args.workers, score_threads=args.score_threads, calibrate_on=args.calibrate_on,
-        save_scoremaps=args.save_scoremaps, per_image=args.per_image, shard=args.shard, device=args.device, progress=show_progress(args))
+        save_scoremaps=args.save_scoremaps, per_image=per_image, shard=args.shard, device=args.device,
+        progress=show_progress(args))
     if results is None:  # a torchrun rank other than 0
         return 0
+    if args.figures is not None:
+        gallery = cam_gallery(args.checkpoint, args.metadata, per_image, count=args.gallery_size,
+                              images=args.images, arch=args.arch,
+                              large_feature_map=True if args.large_feature_map else None, cam=args.cam,
+                              image_size=args.image_size, device=args.device)
+        results["figures"] = {"gallery": gallery_figure(gallery, args.figures / "gallery.png"),
+                              "box_acc": box_acc_figure(results, args.figures / "box_acc.png")}
     atomic_write_json(args.out, results)
     print(localization_summary(results) + f" ({results['timing']['total_s']:.1f} s) -> {args.out}")
     return 0

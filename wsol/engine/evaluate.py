@@ -546,3 +546,64 @@ def mixed_cam_examples(model: WSOLModel, dataset: WSOLDataset, *, index_a: int, 
         out[f"probs_{key}"] = logits.float().softmax(dim=1)[:, label].detach().cpu().tolist()
     out["images"] = (denormalize(images.cpu()).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     return out
+
+
+def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_image: str | os.PathLike, *,
+                count: int = 6, seed: int = 0, images: Optional[str | os.PathLike] = None, arch: Optional[str] = None,
+                large_feature_map: Optional[bool] = None, cam: str = "cam", image_size: Optional[int] = None,
+                device: str | torch.device = "auto") -> dict[str, Any]:
+    """The best, worst and random test images of an evaluation, with CAMs and boxes: the gallery of
+    ``wsol evaluate --figures`` and of the CAM notebooks.
+
+    The images are chosen from the evaluation's per-image file (:func:`wsol.localization.per_image.gallery_indices`:
+    by the IoU of the kept box), and the CAMs are recomputed for them only, with the same pipeline, so the predicted
+    boxes equal those of the file.
+
+    Args:
+        checkpoint, metadata: as evaluated; ``per_image`` the file that evaluation wrote (``--per-image``).
+        count: images per group.
+        seed: seed of the random group.
+        images, arch, large_feature_map, cam, image_size, device: as in :func:`evaluate_checkpoint`.
+
+    Returns:
+        ``threshold`` (the kept box's tau), and per group ``best`` / ``worst`` / ``random``: ``indices``, ``image_ids``,
+        ``images`` uint8 ``(N, S, S, 3)``, ``maps`` ``(N, S, S)`` in [0, 1], ``gt_boxes``, ``pred_boxes``, ``iou``
+        (of the predicted box), ``labels``, ``predicted`` (top-1 classes).
+
+    Raises:
+        InputError: unreadable inputs, a mask split, or a per-image file of another checkpoint or split (one line).
+
+    Example::
+
+        from wsol.api import cam_gallery, evaluate_checkpoint
+        meta = "datasets/digits/metadata"
+        evaluate_checkpoint("runs/demo/cutmix/model.pt", f"{meta}/test", calibrate_on=f"{meta}/train_fullsup",
+                            per_image="cutmix.npz", device="cpu")
+        g = cam_gallery("runs/demo/cutmix/model.pt", f"{meta}/test", "cutmix.npz", device="cpu")
+        print(g["worst"]["iou"])
+    """
+    from wsol.localization.per_image import gallery_indices, read_per_image
+
+    data = read_per_image(per_image)
+    loaded, dev, size = open_checkpoint(checkpoint, arch=arch, large_feature_map=large_feature_map, device=device,
+                                        image_size=image_size)
+    if data["info"].get("checkpoint_sha256") not in (None, loaded.sha256):
+        raise InputError("per-image file was written for another checkpoint", path=per_image,
+                         value=data["info"].get("checkpoint_sha256"))
+    dataset = open_eval_split(metadata, image_size=size, images=images)
+    if list(dataset.metadata.image_ids) != [str(i) for i in data["image_ids"]]:
+        raise InputError("per-image file lists other images than this split", path=per_image)
+    try:
+        groups = gallery_indices(data, count=count, seed=seed)
+    except ValueError as e:
+        raise InputError(str(e), path=per_image) from None
+    model = loaded.model.to(dev).eval()
+    threshold = float(data["box_threshold"])
+    out: dict[str, Any] = {"threshold": threshold, "checkpoint": os.fspath(checkpoint),
+                           "metadata": os.fspath(metadata)}
+    for name, indices in groups.items():
+        shown = cam_examples(model, dataset, indices=indices, threshold=threshold, device=dev, cam=cam)
+        out[name] = {**shown, "indices": indices, "image_ids": [str(data["image_ids"][i]) for i in indices],
+                     "iou": [float(data["box_iou"][i]) for i in indices],
+                     "predicted": [int(data["top5"][i, 0]) for i in indices] if "top5" in data else None}
+    return out

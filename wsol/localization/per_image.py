@@ -124,6 +124,30 @@ class PerImageRecorder:
         return out
 
 
+def gallery_indices(data: Mapping[str, Any], *, count: int, seed: int = 0) -> dict[str, list[int]]:
+    """Images to show from a box split's per-image file: the ``count`` best and worst by the IoU of the kept box
+    (``box_iou``: at tau* when calibrated), ties broken by split order, and ``count`` drawn at random (seeded,
+    without replacement, in split order).
+
+    Returns:
+        ``{"best": [...], "worst": [...], "random": [...]}`` of split positions (fewer when the split is smaller).
+
+    Raises:
+        ValueError: a mask split's file, or ``count < 1``.
+    """
+    if data.get("kind") != "boxes" or "box_iou" not in data:
+        raise ValueError("a gallery needs a box split's per-image file")
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count!r}")
+    iou = np.asarray(data["box_iou"], dtype=np.float64)
+    n = len(iou)
+    k = min(count, n)
+    order = np.lexsort((np.arange(n), -iou))  # IoU descending, then split order
+    worst = np.lexsort((np.arange(n), iou))
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    return {"best": order[:k].tolist(), "worst": worst[:k].tolist(), "random": chosen.tolist()}
+
+
 def write_per_image(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], *, info: Mapping[str, Any]) -> None:
     """Write the arrays and ``info`` (JSON-ready) as a compressed ``.npz``, atomically."""
     from wsol.fileio import atomic_write_bytes
@@ -247,5 +271,5 @@ def mask_metrics(data: Mapping[str, Any], weights: Optional[np.ndarray] = None) 
     return {"pxap": np.array([pxap_from_histograms(p, q)[0] for p, q in zip(pos_sum, neg_sum)])}
 
 
-__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "write_per_image", "read_per_image", "box_acc", "box_metrics",
-           "mask_metrics"]
+__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "gallery_indices", "write_per_image", "read_per_image",
+           "box_acc", "box_metrics", "mask_metrics"]

@@ -104,13 +104,62 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
     return fig
 
 
+def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: float = 0.5,
+                       class_names: Optional[Sequence[str]] = None) -> Figure:
+    """Rows of CAM overlays with ground-truth (green) and predicted (red) boxes, one row per group (e.g. best, worst,
+    random), each panel titled with the box's IoU and the predicted / true class.
+
+    Args:
+        groups: row name -> ``images`` uint8 ``(N, H, W, 3)``, ``maps`` ``(N, H, W)`` in [0, 1], ``gt_boxes`` (per
+            image ``(G, 4)``), ``pred_boxes`` (per image one box), ``iou``, ``labels`` and optionally
+            ``predicted``.
+        alpha: opacity of the heat map.
+        class_names: names of the classes for the titles (default: their numbers).
+
+    Returns:
+        the figure (render it with :func:`render`).
+    """
+    names = list(groups)
+    cols = max(len(groups[n]["images"]) for n in names)
+    fig = Figure(figsize=(1.9 * cols, 2.1 * len(names)))
+    axes = fig.subplots(len(names), cols, squeeze=False)
+
+    def label(c: int) -> str:
+        return class_names[c] if class_names is not None and 0 <= c < len(class_names) else str(c)
+
+    for i, name in enumerate(names):
+        g = groups[name]
+        for j in range(cols):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(g["images"]):
+                ax.set_visible(False)
+                continue
+            ax.imshow(g["images"][j])
+            ax.imshow(g["maps"][j], cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+            for box in np.asarray(g["gt_boxes"][j]).reshape(-1, 4):
+                draw_box(ax, box, GT_COLOUR)
+            draw_box(ax, g["pred_boxes"][j], PRED_COLOUR)
+            predicted = g.get("predicted")
+            cls = f"pred {label(predicted[j])} / gt {label(g['labels'][j])}" if predicted else \
+                f"gt {label(g['labels'][j])}"
+            ax.set_title(f"IoU {g['iou'][j]:.2f}\n{cls}", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
-                       ylabel: str = "BoxAcc (%)", dpi: int = 100) -> bytes:
-    """Line plot of BoxAcc against the CAM threshold, one line per entry ``name -> (taus, values)``."""
+                       ylabel: str = "BoxAcc (%)", dashed: Sequence[str] = (), dpi: int = 100) -> bytes:
+    """Line plot of BoxAcc against the CAM threshold, one line per entry ``name -> (taus, values)``; the entries
+    named in ``dashed`` are drawn dashed (so that a curve on top of another stays visible)."""
     fig = Figure(figsize=(5.0, 3.4))
     ax = fig.subplots()
     for name, (taus, values) in curves.items():
-        ax.plot(np.asarray(taus), np.asarray(values), label=name, linewidth=1.5)
+        ax.plot(np.asarray(taus), np.asarray(values), label=name, linewidth=1.5,
+                linestyle="--" if name in dashed else "-")
     ax.set_xlabel("CAM threshold τ")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0.0, 1.0)

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from wsol.fileio import atomic_write_bytes
-from wsol.report.figures import lines_png, roc_curves_png, score_histograms_png
+from wsol.report.figures import (box_acc_curves_png, cam_gallery_figure, lines_png, render, roc_curves_png,
+                                 score_histograms_png)
 
 
 def localization_summary(results: Mapping[str, Any]) -> str:
@@ -25,6 +26,27 @@ def localization_summary(results: Mapping[str, Any]) -> str:
                 f"GT-known Loc {results['gt_known_loc']:.2f}")
     shard = f" [shard {results['shard'][0]}/{results['shard'][1]}]" if "shard" in results else ""
     return f"{results['num_images']} images{shard}: {text}"
+
+
+def box_acc_figure(results: Mapping[str, Any], path: str | Path) -> str:
+    """BoxAcc against the CAM threshold of a box evaluation (every reported IoU with all regions, and the largest
+    region at IoU 50, whose maximum is MaxBoxAcc); writes a PNG and returns its path."""
+    taus = np.asarray(results["thresholds"])
+    curves = {f"IoU {d}, all regions": (taus, np.asarray(v)) for d, v in results["box_acc_curve"].items()}
+    curves["IoU 50, largest region"] = (taus, np.asarray(results["box_acc_curve_v1"]["50"]))
+    cal = results.get("calibrated")
+    title = f"MaxBoxAcc {results['maxboxacc']:.1f}, MaxBoxAccV2 {results['maxboxacc_v2']:.1f}" + (
+        f"; τ* = {cal['threshold_v1']:.2f}" if cal else "")
+    atomic_write_bytes(path, box_acc_curves_png(curves, title=title, dashed=["IoU 50, largest region"]))
+    return str(path)
+
+
+def gallery_figure(gallery: Mapping[str, Any], path: str | Path) -> str:
+    """The best / worst / random rows of :func:`wsol.engine.evaluate.cam_gallery`'s result as a PNG; returns the
+    path."""
+    groups = {f"{name} (IoU)": gallery[name] for name in ("best", "worst", "random") if name in gallery}
+    atomic_write_bytes(path, render(cam_gallery_figure(groups), dpi=110)["png"])
+    return str(path)
 
 
 def attack_figure(results: Mapping[str, Any], path: str | Path) -> str:
