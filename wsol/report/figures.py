@@ -49,6 +49,18 @@ def draw_box(ax, box: Sequence[int], colour: str) -> None:
                            linewidth=1.5))
 
 
+def _cam_colorbar(fig: Figure) -> None:
+    """Tight layout leaving a strip on the right for one colour bar of the (min-max normalised) CAM scale."""
+    from matplotlib import cm
+    from matplotlib.colors import Normalize
+
+    fig.tight_layout(rect=(0.0, 0.0, 0.93, 1.0))
+    cax = fig.add_axes((0.945, 0.2, 0.012, 0.6))
+    fig.colorbar(cm.ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax)
+    cax.set_ylabel("CAM (min-max normalised)", fontsize=8)
+    cax.tick_params(labelsize=7)
+
+
 def cam_grid_png(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_boxes: Sequence[np.ndarray],
                  pred_boxes: Mapping[str, Sequence[Sequence[int]]], titles: Optional[Sequence[str]] = None,
                  alpha: float = 0.5, dpi: int = 100) -> bytes:
@@ -100,7 +112,7 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=9)
-    fig.tight_layout()
+    _cam_colorbar(fig)
     return fig
 
 
@@ -147,19 +159,23 @@ def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: flo
             ax.set_title(f"IoU {g['iou'][j]:.2f}\n{cls}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
-    fig.tight_layout()
+    _cam_colorbar(fig)
     return fig
 
 
 def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
-                       ylabel: str = "BoxAcc (%)", dashed: Sequence[str] = (), dpi: int = 100) -> bytes:
+                       ylabel: str = "BoxAcc (%)", dashed: Sequence[str] = (), marks: Optional[Mapping[str, float]] = None,
+                       dpi: int = 100) -> bytes:
     """Line plot of BoxAcc against the CAM threshold, one line per entry ``name -> (taus, values)``; the entries
-    named in ``dashed`` are drawn dashed (so that a curve on top of another stays visible)."""
+    named in ``dashed`` are drawn dashed (so that a curve on top of another stays visible), and each ``marks`` entry
+    ``label -> tau`` is a labelled vertical line (e.g. the best and the calibrated threshold)."""
     fig = Figure(figsize=(5.0, 3.4))
     ax = fig.subplots()
     for name, (taus, values) in curves.items():
         ax.plot(np.asarray(taus), np.asarray(values), label=name, linewidth=1.5,
                 linestyle="--" if name in dashed else "-")
+    for k, (label, tau) in enumerate((marks or {}).items()):
+        ax.axvline(float(tau), color=f"C{len(curves) + k}", linestyle=":", linewidth=1.3, label=f"{label} = {tau:.2f}")
     ax.set_xlabel("CAM threshold τ")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0.0, 1.0)
