@@ -27,17 +27,14 @@ def test_committed_without_outputs(path):
     assert last["cell_type"] == "markdown" and "Where next" in "".join(last["source"])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
+def _execute(path: Path, cwd: Path):
+    """Run a notebook headlessly in ``cwd``; a failing cell fails the test with that cell's source and error."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     from nbclient.exceptions import CellExecutionError
 
-    monkeypatch.setenv("WSOL_SMOKE", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
     try:
         client.execute()
     except CellExecutionError as e:
@@ -45,6 +42,29 @@ def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
             o.get("output_type") == "error" for o in c.get("outputs", []))), None)
         source = failed.source if failed is not None else "?"
         pytest.fail(f"{path.name}: a cell failed\n--- cell ---\n{source}\n--- error ---\n{e}", pytrace=False)
+    return nb
+
+
+def test_a_failing_cell_is_reported_with_its_source(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    path = tmp_path / "broken.ipynb"
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = x / 0  # the failing cell")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+    with pytest.raises(pytest.fail.Exception) as info:
+        _execute(path, tmp_path)
+    message = str(info.value)
+    assert "broken.ipynb: a cell failed" in message and "y = x / 0  # the failing cell" in message
+    assert "ZeroDivisionError" in message
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_runs_top_to_bottom_in_smoke_mode(path, tmp_path, monkeypatch):
+    monkeypatch.setenv("WSOL_SMOKE", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = _execute(path, tmp_path)
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "image/png" in o.get("data", {}))
     assert images >= 2, f"{path.name} showed {images} figures"

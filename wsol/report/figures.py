@@ -49,13 +49,14 @@ def draw_box(ax, box: Sequence[int], colour: str) -> None:
                            linewidth=1.5))
 
 
-def _cam_colorbar(fig: Figure) -> None:
-    """Tight layout leaving a strip on the right for one colour bar of the (min-max normalised) CAM scale."""
+def add_cam_colorbar(fig: Figure) -> None:
+    """Tight layout leaving a strip on the right for one colour bar of the (min-max normalised) CAM scale (call it
+    last, instead of ``tight_layout``)."""
     from matplotlib import cm
     from matplotlib.colors import Normalize
 
-    fig.tight_layout(rect=(0.0, 0.0, 0.93, 1.0))
-    cax = fig.add_axes((0.945, 0.2, 0.012, 0.6))
+    fig.tight_layout(rect=(0.0, 0.0, 0.9, 1.0))
+    cax = fig.add_axes((0.915, 0.2, 0.012, 0.6))
     fig.colorbar(cm.ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"), cax=cax)
     cax.set_ylabel("CAM (min-max normalised)", fontsize=8)
     cax.tick_params(labelsize=7)
@@ -112,7 +113,7 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
         ax.set_xticks([])
         ax.set_yticks([])
     axes[0, 0].set_ylabel("image", fontsize=9)
-    _cam_colorbar(fig)
+    add_cam_colorbar(fig)
     return fig
 
 
@@ -159,7 +160,7 @@ def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: flo
             ax.set_title(f"IoU {g['iou'][j]:.2f}\n{cls}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
-    _cam_colorbar(fig)
+    add_cam_colorbar(fig)
     return fig
 
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from wsol.report.figures import draw_box, cam_grid_figure, curve_band, render
+from wsol.report.figures import add_cam_colorbar, cam_grid_figure, curve_band, draw_box, render
 
 FORMATS = ("png", "pdf")
 
@@ -240,7 +240,7 @@ def mixing_figure(data: Mapping[str, Any]) -> Figure:
     axes[1, 0].set_ylabel(f"CAM of A's class ({a})", fontsize=9)
     axes[2, 0].set_ylabel(f"CAM of B's class ({b})", fontsize=9)
     fig.suptitle(f"{data.get('model', '')} model's CAMs on mixed inputs (A: class {a}, B: class {b})", fontsize=10)
-    fig.tight_layout()
+    add_cam_colorbar(fig)
     return fig
 
 
