@@ -165,8 +165,8 @@ def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: flo
 
 
 def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
-                       ylabel: str = "BoxAcc (%)", dashed: Sequence[str] = (), marks: Optional[Mapping[str, float]] = None,
-                       dpi: int = 100) -> bytes:
+                       ylabel: str = "BoxAcc (%)", dashed: Sequence[str] = (),
+                       marks: Optional[Mapping[str, float]] = None, dpi: int = 100) -> bytes:
     """Line plot of BoxAcc against the CAM threshold, one line per entry ``name -> (taus, values)``; the entries
     named in ``dashed`` are drawn dashed (so that a curve on top of another stays visible), and each ``marks`` entry
     ``label -> tau`` is a labelled vertical line (e.g. the best and the calibrated threshold)."""
