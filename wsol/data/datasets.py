@@ -75,8 +75,8 @@ class WSOLDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         image_id = self.metadata.image_ids[index]
         image = load_rgb(self.image_path(index))
-        expected = self.metadata.sizes[image_id]
-        if image.size != expected:
+        expected = self.metadata.sizes.get(image_id)  # None: a mask split without image sizes (masks give them)
+        if expected is not None and image.size != expected:
             raise InputError(f"image is {image.size[0]}x{image.size[1]} but the metadata says "
                              f"{expected[0]}x{expected[1]}", path=self.image_path(index))
         sample: dict[str, Any] = {"image": self.transform(image), "label": self.metadata.labels[image_id],
@@ -87,19 +87,26 @@ class WSOLDataset(Dataset):
             sample["mask"], sample["ignore"] = self._masks(image_id, expected)
         return sample
 
-    def _masks(self, image_id: str, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _masks(self, image_id: str, size: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The union of an image's masks and its ignore mask, resized to the network input. Without a recorded
+        image size the first mask file sets it and every other file of the image must agree with it."""
         ann = self.metadata.masks[image_id]
-        width, height = size
-        union = np.zeros((height, width), dtype=bool)
+        first = resolve_image_path(self.mask_root, ann.mask_paths[0]) if size is None else None
+        union = None
         for rel in ann.mask_paths:
-            union |= self._read_mask(rel, size)
-        ignore = self._read_mask(ann.ignore_path, size) if ann.ignore_path else np.zeros_like(union)
+            mask = self._read_mask(rel, size, first)
+            size = size or (mask.shape[1], mask.shape[0])
+            union = mask if union is None else union | mask
+        ignore = self._read_mask(ann.ignore_path, size, first) if ann.ignore_path else np.zeros_like(union)
         return resize_mask(union, self.image_size), resize_mask(ignore, self.image_size)
 
-    def _read_mask(self, rel: str, size: tuple[int, int]) -> np.ndarray:
+    def _read_mask(self, rel: str, size: tuple[int, int] | None, first: Path | None = None) -> np.ndarray:
         path = resolve_image_path(self.mask_root, rel)
         mask = load_mask(path)
-        if mask.shape != (size[1], size[0]):
+        if size is not None and mask.shape != (size[1], size[0]):
+            if first is not None:
+                raise InputError(f"mask is {mask.shape[1]}x{mask.shape[0]} but the image's first mask {first} is "
+                                 f"{size[0]}x{size[1]}", path=path)
             raise InputError(f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is {size[0]}x{size[1]}",
                              path=path)
         return mask

@@ -8,7 +8,9 @@ metadata for CUB, ImageNet and OpenImages loads unchanged, and ours loads in its
 ``class_labels.txt``
     ``image_id,label`` with a 0-based integer label.
 ``image_sizes.txt``
-    ``image_id,width,height`` in pixels of the original image.
+    ``image_id,width,height`` in pixels of the original image. Required for box splits and training splits; a mask
+    split may leave it empty or out, as wsolevaluation's released OpenImages metadata does (its evaluator never reads
+    it: masks are resized to the score map), and the mask files then give each image's size.
 ``localization.txt`` (optional for training splits)
     Either boxes, ``image_id,x0,y0,x1,y1`` (integers, one line per box, several lines per image allowed), or masks,
     ``image_id,mask_path,ignore_path`` (paths relative to a mask root; one line per mask; the ignore path is given on
@@ -38,7 +40,7 @@ IMAGE_IDS_FILE = "image_ids.txt"
 CLASS_LABELS_FILE = "class_labels.txt"
 IMAGE_SIZES_FILE = "image_sizes.txt"
 LOCALIZATION_FILE = "localization.txt"
-REQUIRED_FILES = (IMAGE_IDS_FILE, CLASS_LABELS_FILE, IMAGE_SIZES_FILE)
+REQUIRED_FILES = (IMAGE_IDS_FILE, CLASS_LABELS_FILE)
 
 #: A box in ``xyxy`` integer pixel coordinates of the original image (see the module docstring).
 Box = tuple[int, int, int, int]
@@ -59,7 +61,8 @@ class Metadata:
     Attributes:
         image_ids: ids in file order (the order evaluation reports per-image results in).
         labels: id -> 0-based class label.
-        sizes: id -> ``(width, height)`` of the original image.
+        sizes: id -> ``(width, height)`` of the original image; in a mask split it may lack images (an empty
+            ``image_sizes.txt``), whose size the mask files then give.
         boxes: id -> list of boxes (``xyxy``, see the module docstring), or ``None`` when the split has no boxes.
         masks: id -> :class:`MaskAnnotation`, or ``None`` when the split has no masks.
     """
@@ -97,7 +100,7 @@ class Metadata:
         return Metadata(
             image_ids=ids,
             labels={i: self.labels[i] for i in ids},
-            sizes={i: self.sizes[i] for i in ids},
+            sizes={i: self.sizes[i] for i in ids if i in self.sizes},
             boxes=None if self.boxes is None else {i: list(self.boxes[i]) for i in ids},
             masks=None if self.masks is None else {i: self.masks[i] for i in ids},
         )
@@ -252,10 +255,11 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
         labels[image_id] = label
     report_missing(labels, CLASS_LABELS_FILE)
 
-    # image_sizes.txt
+    # image_sizes.txt (required unless the split turns out to be a mask split; checked after localization.txt)
     path = meta_dir / IMAGE_SIZES_FILE
     sizes: dict[str, tuple[int, int]] = {}
-    for number, (image_id, width_text, height_text) in rows(path, "image_id,width,height"):
+    has_sizes = path.is_file()
+    for number, (image_id, width_text, height_text) in rows(path, "image_id,width,height") if has_sizes else ():
         width = _parse_int(width_text, path=path, line=number, name="width", problems=problems)
         height = _parse_int(height_text, path=path, line=number, name="height", problems=problems)
         if width is None or height is None or not known_id(image_id, path=path, line=number):
@@ -268,7 +272,13 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
                                     value=f"{width}x{height}"))
             continue
         sizes[image_id] = (width, height)
-    report_missing(sizes, IMAGE_SIZES_FILE)
+
+    def report_sizes() -> None:
+        if has_sizes:
+            report_missing(sizes, IMAGE_SIZES_FILE)
+        else:
+            problems.add(InputError("missing metadata file (only a mask split may go without it)",
+                                    path=meta_dir / IMAGE_SIZES_FILE))
 
     # localization.txt (optional)
     path = meta_dir / LOCALIZATION_FILE
@@ -330,12 +340,16 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
                 else:
                     mask_lines[image_id] = [mask_path]
                     ignores[image_id] = ignore_path or None
+        if kind != "masks":
+            report_sizes()
         if kind == "masks":
             report_missing(mask_lines, LOCALIZATION_FILE)
             masks = {i: MaskAnnotation(tuple(mask_lines[i]), ignores[i]) for i in image_ids if i in mask_lines}
         else:
             report_missing(box_lines, LOCALIZATION_FILE)
             boxes = {i: box_lines[i] for i in image_ids if i in box_lines}
+    else:
+        report_sizes()
     if problems.items:
         return None, problems.items
     return Metadata(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks), []
@@ -379,7 +393,8 @@ def format_metadata(meta: Metadata) -> dict[str, str]:
     files = {
         IMAGE_IDS_FILE: "".join(f"{i}\n" for i in meta.image_ids),
         CLASS_LABELS_FILE: "".join(f"{i},{meta.labels[i]}\n" for i in meta.image_ids),
-        IMAGE_SIZES_FILE: "".join(f"{i},{meta.sizes[i][0]},{meta.sizes[i][1]}\n" for i in meta.image_ids),
+        IMAGE_SIZES_FILE: "".join(f"{i},{meta.sizes[i][0]},{meta.sizes[i][1]}\n" for i in meta.image_ids
+                                  if i in meta.sizes),
     }
     if meta.boxes is not None:
         files[LOCALIZATION_FILE] = "".join(

@@ -60,23 +60,32 @@ def load_predictions(path: str | os.PathLike) -> dict[str, list[int]]:
 
 
 def load_mask(mask_root: str | os.PathLike, mask_paths: Sequence[str], ignore_path: str | None,
-              image_size: tuple[int, int], map_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+              image_size: tuple[int, int] | None, map_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and ignore masks of one image at the score map's size (wsolevaluation's ``get_mask``).
 
     Each file is resolved safely under ``mask_root``, read with :func:`wsol.data.images.load_mask` (grayscale value
-    ``> 0.5``, the protocol's binarisation), checked to be ``image_size`` (width, height) and resized to
+    ``> 0.5``, the protocol's binarisation), checked to be ``image_size`` (width, height; None when the metadata has
+    no size for the image: then every file must have the first mask's size) and resized to
     ``map_size`` with ``INTER_NEAREST`` (which commutes with the thresholding); foreground is the union of the
     instances and ignore is the ignore region minus the foreground.
 
     Returns:
         ``(foreground, ignore)``, (H, W) bool each.
     """
+    expected: list = [tuple(image_size) if image_size is not None else None, None]  # size, and the file that set it
+
     def one(rel: str) -> np.ndarray:
         path = resolve_image_path(mask_root, rel)
         mask = read_binary_mask(path)
-        if (mask.shape[1], mask.shape[0]) != tuple(image_size):
-            raise InputError(f"mask size differs from the image size {image_size[0]}x{image_size[1]}", path=path,
-                             value=f"{mask.shape[1]}x{mask.shape[0]}")
+        size = (mask.shape[1], mask.shape[0])
+        if expected[0] is None:
+            expected[:] = [size, path]
+        elif size != expected[0]:
+            if expected[1] is not None:
+                raise InputError(f"mask size differs from the image's first mask {expected[1]} "
+                                 f"({expected[0][0]}x{expected[0][1]})", path=path, value=f"{size[0]}x{size[1]}")
+            raise InputError(f"mask size differs from the image size {expected[0][0]}x{expected[0][1]}", path=path,
+                             value=f"{size[0]}x{size[1]}")
         return cv2.resize(mask.view(np.uint8), tuple(map_size), interpolation=cv2.INTER_NEAREST).astype(bool)
 
     fg = np.zeros((map_size[1], map_size[0]), dtype=bool)
@@ -123,7 +132,7 @@ def _score_chunk(payload: tuple) -> tuple:
                 raise InputError("score map must be 2-D (H, W)", path=label, value=tuple(arr.shape))
             ann = meta.masks[image_id]
             t2 = time.perf_counter()
-            fg, ignore = load_mask(mask_root, ann.mask_paths, ann.ignore_path, meta.sizes[image_id],
+            fg, ignore = load_mask(mask_root, ann.mask_paths, ann.ignore_path, meta.sizes.get(image_id),
                                    (arr.shape[1], arr.shape[0]))
             load_s += time.perf_counter() - t2
             t1 += time.perf_counter() - t2
