@@ -112,3 +112,16 @@ def test_evaluate_pxap_on_a_mask_split_without_sizes(tiny_digits, tmp_path):
     a = wsol.api.evaluate_checkpoint(run / "model.pt", split, workers=0, device="cpu")
     b = wsol.api.evaluate_checkpoint(run / "model.pt", copy, images=images, mask_root=masks, workers=0, device="cpu")
     assert a["pxap"] == b["pxap"] and a["num_positive_pixels"] == b["num_positive_pixels"]
+
+
+def test_prepare_check_accepts_the_released_format(tmp_path, capsys):
+    from wsol.cli.main import main
+
+    meta, _, _ = _released_split(tmp_path)
+    assert main(["prepare", "--check", str(meta.parent)]) == 0
+    (meta / "localization.txt").write_text((meta / "localization.txt").read_text().replace(
+        "_m1.png,\n", "_m1.png,val/02crq1/07d52ef70a8c3c5f_ignore.png\n"))
+    capsys.readouterr()
+    assert main(["prepare", "--check", str(meta.parent)]) == 1
+    captured = capsys.readouterr()
+    assert "1 problem(s)" in captured.out and "localization.txt:2: ignore path given again" in captured.err
