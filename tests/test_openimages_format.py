@@ -125,3 +125,24 @@ def test_prepare_check_accepts_the_released_format(tmp_path, capsys):
     assert main(["prepare", "--check", str(meta.parent)]) == 1
     captured = capsys.readouterr()
     assert "1 problem(s)" in captured.out and "localization.txt:2: ignore path given again" in captured.err
+
+
+def test_check_mask_files_against_the_mask_root(tmp_path, capsys):
+    from wsol.cli.main import main
+    from wsol.data.prepare import check_mask_files
+
+    meta, masks, _ = _released_split(tmp_path)
+    assert check_mask_files(meta, masks) == []
+    stem_a, stem_b = list(IMAGES)[0][:-4], list(IMAGES)[1][:-4]
+    cv2.imwrite(str(masks / f"{stem_a}_ignore.png"), np.zeros((7, 9), np.uint8))  # line 1: 9x7 beside 48x32
+    (masks / f"{stem_a}_m1.png").unlink()  # line 2
+    (masks / f"{stem_b}_m0.png").write_bytes(b"not an image")  # line 3
+    loc = meta / "localization.txt"
+    assert [str(p) for p in check_mask_files(meta, masks)] == [
+        f"{loc}:1: mask is 9x7 but the image's first mask {stem_a}_m0.png is 48x32 ('{stem_a}_ignore.png')",
+        f"{loc}:2: mask file missing ('{stem_a}_m1.png')",
+        f"{loc}:3: unreadable mask ('{stem_b}_m0.png')",
+    ]
+    assert main(["prepare", "--check", str(meta.parent), "--mask-root", str(masks)]) == 1
+    err = capsys.readouterr().err
+    assert "localization.txt:2: mask file missing" in err and "localization.txt:3: unreadable mask" in err

@@ -20,6 +20,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--check", metavar="META_DIR", type=Path,
                    help="only validate a metadata split folder (or a folder of splits); exit 1 on any problem")
     p.add_argument("--num-classes", type=int, default=None, help="with --check: labels must be below this")
+    p.add_argument("--mask-root", type=Path, metavar="DIR",
+                   help="with --check: also check mask splits' files under DIR (default: the mask root recorded in "
+                        "dataset.json, if any): missing or unreadable files, sizes that disagree")
     add_common_flags(p)
     p.set_defaults(run=_run_check)
     sub = p.add_subparsers(dest="dataset", metavar="DATASET")
@@ -101,9 +104,15 @@ def _run_check(args: argparse.Namespace) -> int:
         print(f"wsol prepare: error: {args.check}: no metadata split folder (no image_ids.txt) here or below",
               file=sys.stderr)
         return 2
+    from wsol.data.datasets import recorded_roots
+    from wsol.data.prepare import check_mask_files
+
     total = 0
     for split in splits:
         problems = check_metadata(split, num_classes=args.num_classes)
+        mask_root = args.mask_root if args.mask_root is not None else recorded_roots(split)[1]
+        if not problems and mask_root is not None:
+            problems = check_mask_files(split, mask_root)
         for problem in problems:
             print(problem, file=sys.stderr)
         total += len(problems)

@@ -357,3 +357,50 @@ def select_per_class(ids: Iterable[str], labels: dict[str, int], per_class: int,
         elif k > 0:
             chosen.update(members[j] for j in rng.choice(len(members), size=k, replace=False))
     return [i for i in ids if i in chosen]
+
+def check_mask_files(meta_dir: str | os.PathLike, mask_root: str | os.PathLike) -> list[InputError]:
+    """Problems of a mask split's files under ``mask_root``, each located at its ``localization.txt`` line: a mask or
+    ignore file that is missing, outside the root or not a readable image; an image whose files differ in size from
+    its first mask; a size that differs from ``image_sizes.txt`` where that gives one. Only image headers are read.
+
+    Returns:
+        the problems (empty when every file is there and the sizes agree; also empty for a split without masks, and
+        ``check_metadata``'s problems when the split's text files are invalid).
+    """
+    from wsol.data.images import read_image_size, resolve_image_path
+    from wsol.data.metadata import LOCALIZATION_FILE, read_metadata
+    from wsol.data.textfiles import text_lines
+
+    meta_dir = Path(meta_dir)
+    found = check_metadata(meta_dir)
+    if found:
+        return found
+    meta = read_metadata(meta_dir)
+    if meta.masks is None:
+        return []
+    source = meta_dir / LOCALIZATION_FILE
+    problems: list[InputError] = []
+    first: dict[str, tuple[str, tuple[int, int]]] = {}
+    for number, line in text_lines(source):
+        image_id, mask_path, ignore_path = line.split(",")
+        for rel in (mask_path, ignore_path):
+            if not rel:
+                continue
+            try:
+                size = read_image_size(resolve_image_path(mask_root, rel, source=os.fspath(source), line=number))
+            except InputError as e:
+                what = "mask file missing" if e.what == "image file missing" else \
+                    "unreadable mask" if e.what == "unreadable image" else e.what
+                problems.append(InputError(what, path=source, line=number, value=rel))
+                continue
+            expected = meta.sizes.get(image_id)
+            if expected is not None and size != expected:
+                problems.append(InputError(f"mask is {size[0]}x{size[1]} but image_sizes.txt gives "
+                                           f"{expected[0]}x{expected[1]}", path=source, line=number, value=rel))
+            elif image_id in first and size != first[image_id][1]:
+                name, (w, h) = first[image_id]
+                problems.append(InputError(f"mask is {size[0]}x{size[1]} but the image's first mask {name} is "
+                                           f"{w}x{h}", path=source, line=number, value=rel))
+            first.setdefault(image_id, (rel, size))
+    return problems
+
