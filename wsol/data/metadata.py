@@ -8,9 +8,10 @@ metadata for CUB, ImageNet and OpenImages loads unchanged, and ours loads in its
 ``class_labels.txt``
     ``image_id,label`` with a 0-based integer label.
 ``image_sizes.txt``
-    ``image_id,width,height`` in pixels of the original image. Required for box splits and training splits; a mask
-    split may leave it empty or out, as wsolevaluation's released OpenImages metadata does (its evaluator never reads
-    it: masks are resized to the score map), and the mask files then give each image's size.
+    ``image_id,width,height`` in pixels of the original image. Required, for every image, in box splits (boxes are
+    rescaled with it); mask and training splits may leave it empty, partial or out, as wsolevaluation's released
+    OpenImages metadata does (its evaluator never reads it: masks are resized to the score map). A mask's size then
+    comes from the mask files; a size that is given is checked against the image when it is read.
 ``localization.txt`` (optional for training splits)
     Either boxes, ``image_id,x0,y0,x1,y1`` (integers, one line per box, several lines per image allowed), or masks,
     ``image_id,mask_path,ignore_path`` (paths relative to a mask root; one line per mask; the ignore path is given on
@@ -61,8 +62,8 @@ class Metadata:
     Attributes:
         image_ids: ids in file order (the order evaluation reports per-image results in).
         labels: id -> 0-based class label.
-        sizes: id -> ``(width, height)`` of the original image; in a mask split it may lack images (an empty
-            ``image_sizes.txt``), whose size the mask files then give.
+        sizes: id -> ``(width, height)`` of the original image; complete in box splits, possibly partial or empty in
+            mask and training splits (the mask files then give a mask's size).
         boxes: id -> list of boxes (``xyxy``, see the module docstring), or ``None`` when the split has no boxes.
         masks: id -> :class:`MaskAnnotation`, or ``None`` when the split has no masks.
     """
@@ -255,7 +256,7 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
         labels[image_id] = label
     report_missing(labels, CLASS_LABELS_FILE)
 
-    # image_sizes.txt (required unless the split turns out to be a mask split; checked after localization.txt)
+    # image_sizes.txt (complete in box splits: checked once localization.txt says what the split holds)
     path = meta_dir / IMAGE_SIZES_FILE
     sizes: dict[str, tuple[int, int]] = {}
     has_sizes = path.is_file()
@@ -277,7 +278,7 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
         if has_sizes:
             report_missing(sizes, IMAGE_SIZES_FILE)
         else:
-            problems.add(InputError("missing metadata file (only a mask split may go without it)",
+            problems.add(InputError("missing metadata file (a box split needs every image's size)",
                                     path=meta_dir / IMAGE_SIZES_FILE))
 
     # localization.txt (optional)
@@ -340,7 +341,7 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
                 else:
                     mask_lines[image_id] = [mask_path]
                     ignores[image_id] = ignore_path or None
-        if kind != "masks":
+        if kind == "boxes":
             report_sizes()
         if kind == "masks":
             report_missing(mask_lines, LOCALIZATION_FILE)
@@ -348,8 +349,6 @@ def _parse(meta_dir: Path, *, num_classes: int | None, strict: bool) -> tuple[Me
         else:
             report_missing(box_lines, LOCALIZATION_FILE)
             boxes = {i: box_lines[i] for i in image_ids if i in box_lines}
-    else:
-        report_sizes()
     if problems.items:
         return None, problems.items
     return Metadata(image_ids=image_ids, labels=labels, sizes=sizes, boxes=boxes, masks=masks), []
