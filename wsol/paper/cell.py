@@ -53,19 +53,23 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def read_cell(folder: str | os.PathLike) -> Optional[dict[str, Any]]:
-    """A cell's ``cell.json`` (None when the folder has none).
+def read_json(path: Path) -> Optional[dict[str, Any]]:
+    """A JSON file of a run folder (None when it does not exist).
 
     Raises:
-        InputError: unreadable JSON.
+        InputError: invalid JSON (file and line).
     """
-    path = Path(folder) / CELL_FILE
     if not path.is_file():
         return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from None
+
+
+def read_cell(folder: str | os.PathLike) -> Optional[dict[str, Any]]:
+    """A cell's ``cell.json`` (None when the folder has none)."""
+    return read_json(Path(folder) / CELL_FILE)
 
 
 def check_cell_folder(folder: Path, plan: CellPlan) -> Optional[dict[str, Any]]:

@@ -309,7 +309,7 @@ def figure_data(run: PaperRun, *, schedule: str) -> dict[str, Any]:
     by = {m: run.select(schedule=schedule, method=m) for m in methods}
     by = {m: c for m, c in by.items() if c}
     out: dict[str, Any] = {"methods": list(by), "baseline": run.baseline}
-    curves = {m: [c.curve() for c in cs if c.curve()] for m, cs in by.items()}
+    curves = {m: [curve for curve in (c.curve() for c in cs) if curve] for m, cs in by.items()}
     lengths = {len(c) for cs in curves.values() for c in cs}
     if curves and all(curves.values()) and len(lengths) == 1:
         out["training"] = {m: [[100.0 - v for v in c] for c in cs] for m, cs in curves.items()}

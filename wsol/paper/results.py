@@ -12,16 +12,7 @@ from typing import Any, Optional
 import numpy as np
 
 from wsol.errors import InputError
-from wsol.paper.cell import CELL_FILE
-
-
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from None
+from wsol.paper.cell import CELL_FILE, read_json as _read_json
 
 
 def _read_npz(path: Path) -> Optional[dict[str, np.ndarray]]:

@@ -17,15 +17,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from wsol.report.figures import add_cam_colorbar, cam_grid_figure, curve_band, draw_box, render
+from wsol.report.tables import format_number
 
 FORMATS = ("png", "pdf")
 
 
 # ------------------------------------------------------------------------------------------------------ numbers
-def _num(x: float, digits: int = 1) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def _signed(x: float, digits: int = 1) -> str:
     return f"{x:+.{digits}f}".replace("-", "−")
 
@@ -33,8 +30,8 @@ def _signed(x: float, digits: int = 1) -> str:
 def mean_cell(cell: Mapping[str, Any], digits: int = 1) -> str:
     """``mean ± std (n)``; one seed: ``mean (n=1)``."""
     if cell["n"] < 2:
-        return f"{_num(cell['mean'], digits)} (n=1)"
-    return f"{_num(cell['mean'], digits)} ± {_num(cell['std'], digits)} ({cell['n']})"
+        return f"{format_number(cell['mean'], digits)} (n=1)"
+    return f"{format_number(cell['mean'], digits)} ± {format_number(cell['std'], digits)} ({cell['n']})"
 
 
 def diff_cell(diff: Mapping[str, Any] | None, digits: int = 1) -> str:
@@ -64,7 +61,7 @@ def table_markdown(table: Mapping[str, Any]) -> str:
         pub = table["published"]
         out.append(f"\nPublished, for orientation only (not comparable: {pub['label']}):\n\n")
         out.append(_md(["method"] + list(pub["columns"]),
-                       [[str(r[0])] + [_num(v, 2) for v in r[1:]] for r in pub["rows"]]))
+                       [[str(r[0])] + [format_number(v, 2) for v in r[1:]] for r in pub["rows"]]))
     return "".join(out)
 
 
@@ -102,7 +99,8 @@ def table_latex(table: Mapping[str, Any]) -> str:
              r"\begin{tabular}{l" + "r" * len(labels) + "}", r"\toprule", "Method & " + " & ".join(labels) + r" \\",
              r"\midrule"]
     for row in table["rows"]:
-        cells = [f"${_num(c['mean'])} \\pm {_num(c['std'])}$" if c["n"] > 1 else f"${_num(c['mean'])}$"
+        cells = [f"${format_number(c['mean'], 1)} \\pm {format_number(c['std'], 1)}$" if c["n"] > 1
+                 else f"${format_number(c['mean'], 1)}$"
                  for c in row["cells"]]
         lines.append(latex_escape(row["method"]) + " & " + " & ".join(cells) + r" \\")
     diffs = [r for r in table["rows"] if r["method"] != table["baseline"] and any(d is not None for d in r["diffs"])]
@@ -121,7 +119,8 @@ def table_latex(table: Mapping[str, Any]) -> str:
         lines += ["", f"% Published, for orientation only: {latex_escape(pub['label'])}",
                   r"\begin{tabular}{l" + "r" * len(pub["columns"]) + "}", r"\toprule",
                   "Method & " + " & ".join(latex_escape(c) for c in pub["columns"]) + r" \\", r"\midrule"]
-        lines += [latex_escape(r[0]) + " & " + " & ".join(_num(v, 2) for v in r[1:]) + r" \\" for r in pub["rows"]]
+        lines += [latex_escape(r[0]) + " & " + " & ".join(format_number(v, 2) for v in r[1:]) + r" \\"
+                  for r in pub["rows"]]
         lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
