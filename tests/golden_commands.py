@@ -101,7 +101,9 @@ def _run_all(tmp: Path, main) -> dict[str, Any]:
             "--out", str(tmp / f"part{i}.json"), *common)
     run("merge", str(tmp / "part0.json"), str(tmp / "part1.json"), "--out", str(tmp / "merged.json"))
     out["merge"] = read(tmp / "merged.json")
-    run("score", str(tmp / "maps"), "--metadata", test, "--per-image", "--out", str(tmp / "score.json"))
+    # --interval 0.01 (the standalone evaluation.py grid): both grids pinned, and the per-image curves stay short
+    run("score", str(tmp / "maps"), "--metadata", test, "--per-image", "--interval", "0.01",
+        "--out", str(tmp / "score.json"))
     out["score"] = read(tmp / "score.json")
     run("attack", ckpt, "--metadata", test, "--fgsm", "--pgd", "--eps", "1", "8", "--steps", "3",
         "--max-images", "20", "--out", str(tmp / "attack.json"), *common)

@@ -40,8 +40,9 @@ def test_merge_and_permutation_give_the_same_dict():
 
 def test_counts_match_the_reference():
     images = _images(4, 30)
-    taus = threshold_grid(0.01)
+    taus = threshold_grid(0.001)  # the default grid (wsolevaluation's main.py)
     acc = _run(images)
+    assert acc.compute()["interval"] == 0.001
     v1 = np.zeros(len(taus), dtype=np.int64)
     all_ = {d: np.zeros(len(taus), dtype=np.int64) for d in (30, 50, 70)}
     for s, boxes, size, _, _ in images:
@@ -97,8 +98,9 @@ def test_cutmix_protocol_output_shows_every_iou_its_headline_numbers_use():
 
 def test_calibrated_fixed_threshold_numbers_by_hand():
     """GT-known / Top-1 Loc at the calibrated tau beside the fixed-tau ones. The map has a strong region (the object)
-    and an equally large weak one (0.5): below tau = 0.50 (uint8 127 > int(tau 255) while tau < 0.498) the weak one
-    is the largest contour chosen and the box misses; from 0.50 on only the object is left."""
+    and an equally large weak one (0.5): the weak one (uint8 127) stays foreground while int(tau 255) < 127, i.e.
+    tau < 127 / 255 = 0.49804, and is the largest contour chosen, so the box misses; above, only the object is
+    left. The first such tau is 0.499 on the default 0.001 grid (0.498 * 255 = 126.99) and 0.50 on the 0.01 grid."""
     s = np.zeros((10, 10))
     s[2:5, 2:5] = 1.0
     s[6:9, 6:9] = 0.5
@@ -109,8 +111,12 @@ def test_calibrated_fixed_threshold_numbers_by_hand():
     fixed = test.compute()
     assert (fixed["fixed_threshold"], fixed["gt_known_loc"], fixed["top1_loc"]) == (0.2, 0.0, 0.0)
     out = calibrate(cal, test)
-    assert out["threshold_v1"] == 0.5
+    assert out["threshold_v1"] == 0.499
     assert (out["gt_known_loc"], out["box_acc_v1"], out["top1_loc"], out["top5_loc"]) == (100.0, 100.0, 50.0, 100.0)
+    coarse_cal, coarse_test = BoxAccumulator(interval=0.01), BoxAccumulator(interval=0.01)
+    coarse_cal.update(s, [(2, 2, 5, 5)], (10, 10), label=0, top5=[0])
+    coarse_test.update(s, [(2, 2, 5, 5)], (10, 10), label=1, top5=[1, 0])
+    assert calibrate(coarse_cal, coarse_test)["threshold_v1"] == 0.5
 
 
 def test_calibration_uses_the_other_split():

@@ -23,7 +23,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--large-feature-map", action="store_true", help="with --arch: the stride-8 variant")
     p.add_argument("--cam", choices=CAMS.names(), default="cam", help="CAM method (wsol list cams)")
     p.add_argument("--protocol", choices=protocol_names(), default="wsolevaluation")
-    p.add_argument("--interval", type=float, default=None, help="threshold grid interval (default 0.01)")
+    p.add_argument("--interval", type=float, default=None,
+                   help="threshold grid numpy.arange(0, 1, INTERVAL) and PxAP bins (default: the protocol's, 0.001, "
+                        "as wsolevaluation's main.py, which made its published tables; 0.01 = its evaluation.py)")
     p.add_argument("--iou", type=iou_percent, nargs="+", default=None, metavar="DELTA")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers")

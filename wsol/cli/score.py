@@ -21,7 +21,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--protocol", choices=protocol_names(), default="wsolevaluation",
                    help="named scoring protocol (default: wsolevaluation, the published one)")
     p.add_argument("--interval", type=float, default=None,
-                   help="threshold grid numpy.arange(0, 1, INTERVAL) (default: the protocol's, 0.01)")
+                   help="threshold grid numpy.arange(0, 1, INTERVAL) and PxAP bins (default: the protocol's, 0.001, as "
+                        "wsolevaluation's main.py, which made its published tables; 0.01 = its evaluation.py)")
     p.add_argument("--iou", type=iou_percent, nargs="+", default=None, metavar="DELTA",
                    help="IoU thresholds in percent for the all-contour curves (default: 30 50 70)")
     p.add_argument("--predictions", type=Path, metavar="FILE",

@@ -19,7 +19,7 @@ import numpy as np
 
 from wsol.errors import InputError
 from wsol.localization.protocol import (
-    Protocol, check_interval, check_iou_thresholds, get_protocol, resize_boxes, threshold_grid,
+    DEFAULT_INTERVAL, Protocol, check_interval, check_iou_thresholds, get_protocol, resize_boxes, threshold_grid,
 )
 from wsol.localization.threshold import check_score_map, correct_at, resolve_backend, score_boxes
 
@@ -362,10 +362,10 @@ class MaskAccumulator:
     """Pixel-level AP (PxAP) over a stream of score maps with GT masks; keeps two histograms of counts.
 
     Args:
-        interval: tau-grid interval (bins as wsolevaluation's ``MaskEvaluator``).
+        interval: tau-grid interval (bins as wsolevaluation's ``MaskEvaluator``; default 0.001, the published one).
     """
 
-    def __init__(self, *, interval: float = 0.01) -> None:
+    def __init__(self, *, interval: float = DEFAULT_INTERVAL) -> None:
         self.interval = check_interval(interval)
         self.edges = pxap_bin_edges(self.interval)
         self.num_images = 0

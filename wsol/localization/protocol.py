@@ -12,7 +12,12 @@ The ``wsolevaluation`` conventions (the expressions quoted are those of ``evalua
    ``q = floor(255 * s)`` computed in float64: a float32 map is first widened to float64 (exactly), then multiplied.
    See :func:`quantize`.
 2. **Threshold grid.** ``cam_threshold_list = list(np.arange(0, 1, cam_curve_interval))``, floating-point values
-   included (``0.07`` on that grid is ``0.07000000000000001``). See :func:`threshold_grid`.
+   included (``0.07`` on that grid is ``0.07000000000000001``). See :func:`threshold_grid`. The interval is
+   **0.001** by default (:data:`DEFAULT_INTERVAL`): the published tables of Choe et al. come from ``main.py``, whose
+   ``--cam_curve_interval`` defaults to 0.001 (``config.py``); only the standalone ``evaluation.py`` defaults to 0.01
+   (and its README example passes 0.01). ``--interval 0.01`` reproduces numbers computed that way. A finer grid can
+   only raise MaxBoxAcc (the 0.01 grid is a subset of the 0.001 grid up to floating-point rounding of the grid
+   values) and changes PxAP by the finer histogram bins.
 3. **Binary map.** ``cv2.threshold(src=scoremap_image, thresh=int(threshold * np.max(scoremap_image)), maxval=255,
    type=cv2.THRESH_BINARY)``: a pixel is foreground iff ``q > int(tau * max(q))`` -- *strictly* greater, and the
    cut is ``int()`` (truncation) of a float64 product. An all-zero map therefore has no foreground at any tau. See
@@ -59,6 +64,8 @@ from wsol.registry import Registry
 
 #: 8-bit quantisation scale of wsolevaluation (``scoremap * 255``).
 QUANT_SCALE = 255
+#: Threshold-grid interval of wsolevaluation's ``main.py`` (``--cam_curve_interval``), which produced its tables.
+DEFAULT_INTERVAL = 0.001
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ class Protocol:
     Attributes:
         name: registry name.
         description: one line, printed with results.
-        interval: default threshold-grid interval (``np.arange(0, 1, interval)``).
+        interval: default threshold-grid interval (``np.arange(0, 1, interval)``; also PxAP's histogram bins).
         iou_thresholds: default IoU thresholds in percent for the all-contour curves (MaxBoxAccV2 averages them).
         fixed_threshold: the tau at which GT-known Loc and fixed-tau Top-1/Top-5 Loc are reported.
         loc_iou: IoU threshold in percent for GT-known Loc and Top-k Loc (largest region, v1 box).
@@ -76,7 +83,7 @@ class Protocol:
 
     name: str
     description: str
-    interval: float = 0.01
+    interval: float = DEFAULT_INTERVAL
     iou_thresholds: tuple[int, ...] = (30, 50, 70)
     fixed_threshold: float = 0.2
     loc_iou: int = 50
@@ -211,18 +218,21 @@ DEFAULT_PROTOCOL = "wsolevaluation"
 register_protocol(Protocol(
     name="wsolevaluation",
     description="clovaai/wsolevaluation: uint8 map, q > int(tau*max q), RETR_TREE contours, +1 IoU",
+    interval=DEFAULT_INTERVAL,
     fixed_threshold=0.2,
 ))
 register_protocol(Protocol(
     name="cutmix",
     description="CutMix paper: tau = 0.15 of the (uint8) max, largest region, IoU >= 0.5; wsolevaluation quirks",
+    interval=DEFAULT_INTERVAL,
     fixed_threshold=0.15,
     iou_thresholds=(50,),
 ))
 
 
 __all__ = [
-    "Protocol", "register_protocol", "get_protocol", "protocol_names", "DEFAULT_PROTOCOL", "QUANT_SCALE",
+    "Protocol", "register_protocol", "get_protocol", "protocol_names", "DEFAULT_PROTOCOL", "DEFAULT_INTERVAL",
+    "QUANT_SCALE",
     "check_interval", "check_iou_thresholds", "threshold_grid", "quantize", "threshold_levels", "contour_box",
     "resize_box", "resize_boxes", "iou_cut",
 ]

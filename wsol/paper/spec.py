@@ -31,7 +31,8 @@ required in a file; everything else has the default shown):
     digits set's digit-free crops (skipped on other datasets), ``folders`` names more image folders, ``num_noise``
     null means as many noise images as test images.
 ``cam``, ``interval``
-    CAM method and threshold-grid interval of the localization (default ``"cam"`` and the protocol's).
+    CAM method and threshold-grid interval of the localization (default ``"cam"`` and the protocol's, 0.001; the
+    resolved interval is part of every cell's hash).
 ``examples``
     ``{"num_images": 8}`` test images kept with CAMs and boxes for the figures.
 
@@ -320,7 +321,11 @@ def plan_cells(spec: Spec, *, device: str = "auto", checkpoint_sha256: Optional[
     """
     from wsol.config import preset_config
 
+    from wsol.localization.protocol import DEFAULT_INTERVAL
+
     evaluation = {k: spec[k] for k in ("evaluations", "fgsm", "robustness", "ood", "cam", "interval", "examples")}
+    # the resolved grid enters the hash: a cell scored under another default is another cell, never reused silently
+    evaluation["interval"] = DEFAULT_INTERVAL if spec["interval"] is None else spec["interval"]
     dataset = dict(spec["dataset"])
     cells = []
     for schedule, extra in spec["schedules"].items():
