@@ -405,7 +405,7 @@ def path_throughput(device: torch.device, *, batch: int, size: int, reps: int) -
 
         ms = median_ms(step, reps)
         out[name] = {"ms_per_step": round(ms, 2), "images_per_s": round(batch / ms * 1e3, 1)}
-        del model
+        model = None  # free its memory before the next mode (step keeps a reference to the name only)
     base = out["fp32"]["images_per_s"]
     for name in modes:
         if "images_per_s" in out[name]:

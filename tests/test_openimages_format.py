@@ -147,3 +147,52 @@ def test_check_mask_files_against_the_mask_root(tmp_path, capsys):
     assert main(["prepare", "--check", str(meta.parent), "--mask-root", str(masks)]) == 1
     err = capsys.readouterr().err
     assert "localization.txt:2: mask file missing" in err and "localization.txt:3: unreadable mask" in err
+
+
+def _pxap_from_the_definition(maps, meta, masks, interval):
+    """wsolevaluation's PxAP written out from its definition, independently of wsol's mask and PxAP code: each mask
+    file read as 8-bit grey with OpenCV, resized to the map with nearest neighbour, ``> 0.5``; instances united; the
+    ignore region is the ignore file minus the foreground; histograms of the raw scores of foreground and background
+    pixels over ``arange(0, 1, interval)`` plus the edges 1, 2, 3; precision / recall from the top bin down."""
+    lines = [line.split(",") for line in (meta / "localization.txt").read_text().splitlines()]
+    edges = list(np.arange(0, 1, interval)) + [1.0, 2.0, 3.0]
+    true_hist = np.zeros(len(edges) - 1)
+    false_hist = np.zeros(len(edges) - 1)
+    for image_id in (meta / "image_ids.txt").read_text().split():
+        score = np.load(maps / f"{image_id}.npy")
+        h, w = score.shape
+
+        def read(rel):
+            grey = cv2.imread(str(masks / rel), cv2.IMREAD_GRAYSCALE)
+            return cv2.resize(grey, (w, h), interpolation=cv2.INTER_NEAREST) > 0.5
+
+        mine = [(m, ig) for i, m, ig in lines if i == image_id]
+        fg = np.zeros((h, w), bool)
+        for rel, _ in mine:
+            fg |= read(rel)
+        ignore = read(mine[0][1]) & ~fg if mine[0][1] else np.zeros((h, w), bool)
+        true_hist += np.histogram(score[fg], bins=edges)[0]
+        false_hist += np.histogram(score[~fg & ~ignore], bins=edges)[0]
+    tp = np.cumsum(true_hist[::-1])
+    fp = np.cumsum(false_hist[::-1])
+    fn = true_hist.sum() - tp
+    seen = (tp + fp) != 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = tp / (tp + fp)
+    recall = tp / (tp + fn)
+    return float((precision[1:] * np.diff(recall))[seen[1:]].sum() * 100)
+
+
+@pytest.mark.parametrize("interval", [None, 0.01], ids=["default-0.001", "0.01"])
+def test_pxap_equals_the_definition_for_masks_of_several_sizes(tmp_path, interval):
+    """Masks of 48x32, 40x40 and 36x50 against 24x24 maps, two instances, an image without an ignore file, a soft
+    mask value (1 of 255 is foreground); the default grid is wsolevaluation's main.py one, 0.001."""
+    meta, masks, maps = _released_split(tmp_path)
+    stem = list(IMAGES)[1][:-4]
+    soft = cv2.imread(str(masks / f"{stem}_m0.png"), cv2.IMREAD_GRAYSCALE)
+    soft[-6:, -6:] = 1
+    cv2.imwrite(str(masks / f"{stem}_m0.png"), soft)
+    kw = {} if interval is None else {"interval": interval}
+    out = score_directory(maps, meta, mask_root=masks, **kw)
+    assert out["interval"] == (interval or 0.001)
+    assert out["pxap"] == pytest.approx(_pxap_from_the_definition(maps, meta, masks, interval or 0.001), abs=1e-9)

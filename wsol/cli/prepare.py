@@ -1,4 +1,5 @@
-"""``wsol prepare``: convert CUB-200-2011 / ImageNet trees to metadata, build the digits set, or check metadata."""
+"""``wsol prepare``: convert CUB-200-2011 / ImageNet / OpenImages30k trees to metadata, build the digits set, or check
+metadata."""
 from __future__ import annotations
 
 import argparse
@@ -67,6 +68,26 @@ def add_parser(subparsers) -> None:
     add_common_flags(i)
     i.set_defaults(run=_run_imagenet)
 
+    o = sub.add_parser("openimages", help="OpenImages30k with masks (wsolevaluation's release)",
+                       description="Convert wsolevaluation's OpenImages folder: train/<class>/<id>.jpg (optional), "
+                                   "val/ and test/ <class>/<id>.jpg with <id>_m*.png instance masks and optional "
+                                   "<id>_ignore.png. val/ becomes train_fullsup and test/ test; labels follow the "
+                                   "sorted class folders, ids keep the train/, val/, test/ prefix (as the released "
+                                   "metadata).")
+    o.add_argument("root", type=Path, help="the OpenImages folder (holding test/ and optionally train/, val/)")
+    o.add_argument("--out", type=Path, required=True, metavar="META_DIR")
+    o.add_argument("--class-names", type=Path, metavar="FILE",
+                   help="CSV of '<MID>,<name>' lines (such as class-descriptions-boxable.csv) naming every class "
+                        "folder (default: the names are the folder names)")
+    o.add_argument("--fullsup-per-class", type=int, default=0, metavar="N",
+                   help="keep N images per class of val/ as train_fullsup (default 0 = all 25), chosen with --seed")
+    o.add_argument("--seed", type=int, default=0, help="seed for --fullsup-per-class")
+    o.add_argument("--skip-bad-images", action="store_true",
+                   help="skip unreadable or truncated images, images without masks and images whose masks are "
+                        "unreadable or of another size (counted in dataset.json) instead of failing")
+    add_common_flags(o)
+    o.set_defaults(run=_run_openimages)
+
     d = sub.add_parser("digits", help="build the embedded digits localization dataset (no download)",
                        description="Generate the embedded digits dataset from scikit-learn's handwritten digits "
                                    "pasted on crops of its sample photographs, written as a CUB_200_2011-layout "
@@ -96,8 +117,8 @@ def _run_check(args: argparse.Namespace) -> int:
     from wsol.data.metadata import check_metadata, find_split_dirs
 
     if args.check is None:
-        print("wsol prepare: name a dataset (cub, imagenet, digits) or --check META_DIR; see wsol prepare --help",
-              file=sys.stderr)
+        print("wsol prepare: name a dataset (cub, imagenet, openimages, digits) or --check META_DIR; see "
+              "wsol prepare --help", file=sys.stderr)
         return 2
     splits = find_split_dirs(args.check)
     if not splits:
@@ -140,6 +161,17 @@ def _run_imagenet(args: argparse.Namespace) -> int:
     prepared = prepare_imagenet(args.root, val_annotations=args.val_annotations, train_proxy=args.train_proxy,
                                 fullsup_root=args.fullsup, fullsup_boxes=args.fullsup_boxes, seed=args.seed,
                                 skip_bad_images=args.skip_bad_images, progress=show_progress(args))
+    info = write_prepared(prepared, args.out)
+    return _report(info, args.out, time.perf_counter() - start)
+
+
+def _run_openimages(args: argparse.Namespace) -> int:
+    from wsol.data.openimages import prepare_openimages
+    from wsol.data.prepare import write_prepared
+
+    start = time.perf_counter()
+    prepared = prepare_openimages(args.root, class_names=args.class_names, fullsup_per_class=args.fullsup_per_class,
+                                  seed=args.seed, skip_bad_images=args.skip_bad_images, progress=show_progress(args))
     info = write_prepared(prepared, args.out)
     return _report(info, args.out, time.perf_counter() - start)
 

@@ -123,11 +123,9 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
 
 
 def load_mask(path: str | os.PathLike):
-    """A binary mask from an image file, binarised as the published protocol does.
-
-    wsolevaluation's ``get_mask`` reads masks as 8-bit grayscale and keeps ``value > 0.5``, so on 0..255 files
-    every non-zero pixel is foreground (CUB's soft segmentations included). 16-bit files are read at their own
-    scale with the same rule. Colour files are converted to grayscale first (ITU-R 601 luma).
+    """A binary mask from an image file, binarised as the published protocol does: grey ``value > 0.5`` (every
+    non-zero pixel of a 0..255 file; 16-bit files at their own scale; colour through ITU-R 601 luma). The mask
+    conventions are stated once, in :mod:`wsol.localization.protocol` ("Masks").
 
     Returns:
         ``numpy.ndarray`` of ``bool``, shape ``(height, width)``.

@@ -16,7 +16,7 @@ as a POSIX path relative to ``META_DIR`` (the folder holding ``dataset.json``) w
 
 - it lies inside ``META_DIR`` (``wsol prepare cub DATA/CUB_200_2011 --out DATA`` records ``CUB_200_2011/images``), or
 - it and ``META_DIR`` both lie inside the dataset's own tree, :attr:`PreparedDataset.root` (the folder the converter
-  read: the CUB or ImageNet root, the digits ``ROOT``); the path then climbs out of ``META_DIR`` with ``..``
+  read: the CUB, ImageNet or OpenImages root, the digits ``ROOT``); the path then climbs out of ``META_DIR`` with ``..``
   (``wsol prepare cub CUB_200_2011 --out CUB_200_2011/metadata`` and the digits set record ``../images``).
 
 Any other root is written absolute: metadata written outside the tree it describes keeps pointing at that tree
@@ -77,7 +77,7 @@ class PreparedDataset:
     """A converted dataset, before it is written.
 
     Attributes:
-        dataset: its name (``"cub"``, ``"imagenet"``, ``"digits"``).
+        dataset: its name (``"cub"``, ``"imagenet"``, ``"openimages"``, ``"digits"``).
         class_names: names in label order.
         splits: split name -> split.
         skipped: images left out by ``skip_bad_images``.

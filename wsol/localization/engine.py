@@ -61,7 +61,8 @@ def load_predictions(path: str | os.PathLike) -> dict[str, list[int]]:
 
 def load_mask(mask_root: str | os.PathLike, mask_paths: Sequence[str], ignore_path: str | None,
               image_size: tuple[int, int] | None, map_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Foreground and ignore masks of one image at the score map's size (wsolevaluation's ``get_mask``).
+    """Foreground and ignore masks of one image at the score map's size (wsolevaluation's ``get_mask``; the
+    conventions are stated in :mod:`wsol.localization.protocol`, "Masks").
 
     Each file is resolved safely under ``mask_root``, read with :func:`wsol.data.images.load_mask` (grayscale value
     ``> 0.5``, the protocol's binarisation), checked to be ``image_size`` (width, height; None when the metadata has

@@ -1,4 +1,4 @@
-"""Scoring protocols: every convention of box scoring, stated once.
+"""Scoring protocols: every convention of box and mask scoring, stated once.
 
 A :class:`Protocol` names a complete, reproducible way of turning score maps into localization numbers. The default,
 ``"wsolevaluation"``, reproduces the published evaluator of Choe et al. (CVPR 2020, clovaai/wsolevaluation,
@@ -42,9 +42,24 @@ The ``wsolevaluation`` conventions (the expressions quoted are those of ``evalua
    (candidate box, GT box) pairs. ``MaxBoxAcc = max`` over tau of the percentage of correct images;
    MaxBoxAccV2 is the mean over delta in {30, 50, 70} with all contours as candidates.
 
-PxAP (``MaskEvaluator``) bins the *raw* float scores (not the quantised ones) with
-``np.histogram(scores, bins=np.append(cam_threshold_list, [1.0, 2.0, 3.0]))`` and
-``auc = (precision[1:] * np.diff(recall))[non_zero_indices[1:]].sum() * 100``; see :mod:`wsol.localization.metrics`.
+**Masks** (PxAP; wsolevaluation's ``get_mask``, the one statement of these conventions here):
+
+10. *Binarisation.* Every mask and ignore file is read as 8-bit grey and a pixel is set where ``value > 0.5``: on
+    0..255 files every non-zero pixel (CUB's soft segmentations and OpenImages' 0/255 instance masks alike). 16-bit
+    files are read at their own scale with the same rule, colour files through ITU-R 601 luma
+    (:func:`wsol.data.images.load_mask`).
+11. *Instances and ignore.* The foreground is the union of an image's instance masks; the ignore region is its
+    ignore file minus that foreground. An image without an ignore file (an empty ignore path, which wsolevaluation's
+    ``get_mask`` cannot read) has no ignore region.
+12. *Resizing.* Each file is resized to the score map with ``cv2.INTER_NEAREST`` (wsolevaluation: to 224 x 224,
+    the same thing for 224 x 224 maps); nearest-neighbour resizing commutes with the thresholding, so resizing the
+    grey file or the binary mask gives the same pixels. wsolevaluation never compares a mask's size with its
+    image's; we require an image's files to agree with each other and, where ``image_sizes.txt`` gives a size, with
+    it, as a guard against mismatched files (:func:`wsol.localization.engine.load_mask`).
+13. *Scores.* PxAP (``MaskEvaluator``) bins the *raw* float scores (not the quantised ones) of the non-ignored
+    pixels with ``np.histogram(scores, bins=np.append(cam_threshold_list, [1.0, 2.0, 3.0]))`` and
+    ``auc = (precision[1:] * np.diff(recall))[non_zero_indices[1:]].sum() * 100``; see
+    :mod:`wsol.localization.metrics`. The bins follow the interval, so PxAP too depends on it (slightly).
 
 The ``"cutmix"`` protocol is the localization setting of the CutMix paper (Yun et al., ICCV 2019): a single fixed
 threshold of 15% of the map's maximum, the largest region, IoU >= 0.5 ("GT-known Loc" / Top-1 Loc). The CutMix
