@@ -25,6 +25,10 @@ an asynchronous error is charged to its path):
   ``gradcam++`` on the device and on the CPU (same weights); the saved score maps and every number of the metrics
   are compared. Agreement: maps within ``MAP_TOL`` and every metric within two images' worth of percent (a map
   moved by rounding can flip an image at a threshold).
+* ``evaluate_masks``: the same on the ``test_masks`` split (the digits' segmentation masks, the OpenImages kind of
+  split) with ``cam``: PxAP, its PR curve and the histograms at the default threshold interval (0.001) against the
+  CPU (agreement: maps within ``MAP_TOL`` and PxAP within ``PXAP_TOL`` points, a map moved by rounding moving
+  pixels between neighbouring bins).
 * ``attack_fgsm`` / ``attack_pgd``: :func:`wsol.robustness.attack_accuracy` of a
   :class:`~wsol.robustness.PixelSpaceModel` (pixel-space batches from ``pixel_transform``), clean and adversarial
   top-1 / top-5 counts against the CPU (agreement: within two images; PGD: 3 steps, CPU generator).
@@ -88,8 +92,9 @@ CAMS = ("cam", "gradcam", "gradcam++")
 DETECTORS = {"msp": {}, "odin": {}}
 MAP_TOL = 1e-3  # score maps are in [0, 1]
 SCORE_TOL = 1e-3  # msp / odin scores are softmax probabilities
+PXAP_TOL = 0.05  # PxAP points
 PATHS = ("train_fp32", "train_amp_bf16", "train_amp_fp16", "train_channels_last", "train_dataloader", "ddp",
-         "evaluate_cam", "attack_fgsm", "attack_pgd", "ood", "throughput_resnet18")
+         "evaluate_cam", "evaluate_masks", "attack_fgsm", "attack_pgd", "ood", "throughput_resnet18")
 CUDA_ONLY = ("train_amp_bf16", "train_amp_fp16")
 
 
@@ -307,6 +312,29 @@ def path_evaluate(setup: Setup, device: torch.device) -> dict:
     return out
 
 
+def path_evaluate_masks(setup: Setup, device: torch.device) -> dict:
+    dataset = open_split(setup.meta / "test_masks", localization="masks", image_size=IMAGE_SIZE,
+                         transform=eval_transform(image_size=IMAGE_SIZE))
+    models = {"device": load_trained(setup.model_path).to(device), "cpu": load_trained(setup.model_path)}
+    settings = EvalSettings(cam="cam", image_size=IMAGE_SIZE, batch_size=16, score_threads=0)
+    res, maps = {}, {}
+    for where, dev in (("device", device), ("cpu", torch.device("cpu"))):
+        save = setup.tmp / f"mask_maps_{where}"
+        with exact_float32():
+            res[where] = evaluate_split(models[where], dataset, settings=settings, device=dev, save_dir=save)
+            _sync(dev)
+        maps[where] = {p.relative_to(save): np.load(p) for p in save.rglob("*.npy")}
+    map_diff = max(float(np.abs(maps["device"][k] - maps["cpu"][k]).max()) for k in maps["cpu"])
+    m_dev, m_cpu = res["device"].accumulator.compute(), res["cpu"].accumulator.compute()
+    out = {"num_images": len(dataset), "interval": m_dev["interval"], "pxap": m_dev["pxap"], "pxap_cpu": m_cpu["pxap"],
+           "pxap_equal": m_dev["pxap"] == m_cpu["pxap"], "map_max_abs_diff": map_diff,
+           "images_per_s": round(res["device"].timing["images_per_s"], 1),
+           "images_per_s_cpu": round(res["cpu"].timing["images_per_s"], 1)}
+    if not (map_diff <= MAP_TOL and abs(m_dev["pxap"] - m_cpu["pxap"]) <= PXAP_TOL):
+        raise Disagreement(f"map diff {map_diff:.3g}, PxAP {m_dev['pxap']} vs {m_cpu['pxap']}", out)
+    return out
+
+
 def _pixel_batches(setup: Setup) -> list:
     dataset = open_split(setup.meta / "test", image_size=IMAGE_SIZE, transform=pixel_transform(image_size=IMAGE_SIZE))
     return list(DataLoader(dataset, batch_size=16, shuffle=False, collate_fn=collate_image_label))
@@ -494,6 +522,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                                  ["in_memory=false"])),
             "ddp": needs_setup(lambda s: path_ddp(s, device)),
             "evaluate_cam": needs_setup(lambda s: path_evaluate(s, device)),
+            "evaluate_masks": needs_setup(lambda s: path_evaluate_masks(s, device)),
             "attack_fgsm": needs_setup(lambda s: path_attack(s, device, "fgsm")),
             "attack_pgd": needs_setup(lambda s: path_attack(s, device, "pgd")),
             "ood": needs_setup(lambda s: path_ood(s, device)),
