@@ -413,3 +413,32 @@ def test_labels_of_the_released_100_classes(tmp_path):
     test = prepare_openimages(root).splits["test"].metadata
     assert {i.split("/")[1]: test.labels[i] for i in test.image_ids} == {f: k for k, f in
                                                                         enumerate(RELEASED_LABEL_ORDER)}
+
+
+def test_preset_train_evaluate_and_figures_on_the_prepared_tree(oi_root, tmp_path, capsys):
+    """The whole path with no hand edits: prepare → train with an OpenImages preset (made tiny) → evaluate the test
+    masks (PxAP, its PR figure) → the saved maps scored by `wsol score` give the same PxAP; calibration is refused
+    for mask splits with one line."""
+    meta, run, figs, maps = tmp_path / "meta", tmp_path / "run", tmp_path / "figs", tmp_path / "maps"
+    assert main(["prepare", "openimages", str(oi_root), "--out", str(meta), "--quiet"]) == 0
+    tiny = ["arch=digits_locnet", "pretrained=", "image_size=32", "resize_size=36", "batch_size=2", "epochs=1",
+            "workers=0", "device=cpu", "threads=1"]
+    assert main(["train", "--preset", "openimages-resnet50-cam", "--out", str(run), "--set", f"data={meta}",
+                 *[a for kv in tiny for a in ("--set", kv)], "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["eval_split"] == "train_fullsup"
+    out = tmp_path / "r.json"
+    assert main(["evaluate", str(run / "model.pt"), "--metadata", str(meta / "test"), "--out", str(out),
+                 "--figures", str(figs), "--save-scoremaps", str(maps), "--workers", "0", "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["interval"] == 0.001 and len(result["pr_curve"]["recall"]) == 1002
+    assert result["num_images"] == 4 and 0.0 < result["pxap"] <= 100.0
+    assert result["figures"] == {"pr_curve": str(figs / "pr_curve.png")}
+    assert (figs / "pr_curve.png").read_bytes()[:4] == b"\x89PNG" and (figs / "per_image.npz").is_file()
+    scored = tmp_path / "s.json"
+    assert main(["score", str(maps), "--metadata", str(meta / "test"), "--out", str(scored), "--quiet"]) == 0
+    assert json.loads(scored.read_text())["pxap"] == result["pxap"]
+    capsys.readouterr()
+    err = _cli_error(capsys, ["evaluate", str(run / "model.pt"), "--metadata", str(meta / "test"), "--calibrate-on",
+                              str(meta / "train_fullsup"), "--out", str(tmp_path / "x.json"), "--workers", "0",
+                              "--quiet"])
+    assert "train_fullsup: calibration applies to box splits only" in err

@@ -75,7 +75,8 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
         progress: tqdm bars.
 
     Returns:
-        ``report`` (path of ``report.md``), ``results`` (method -> localization results with ``pxap``),
+        ``report`` (path of ``report.md``), ``results`` (method -> localization results with ``pxap`` and
+        ``pr_curve``),
         ``robustness`` (FGSM and OOD per method), ``trained`` (method -> training metrics), ``timings``,
         ``environment`` (versions, threads, CPU capability, seeds: what a rerun elsewhere needs to compare).
 
@@ -119,7 +120,8 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, data: Optional[str | os.Pa
     for method, path in models.items():
         res = evaluate_checkpoint(path, meta / "test", calibrate_on=meta / "train_fullsup", **common)
         if (meta / "test_masks").is_dir():
-            res["pxap"] = evaluate_checkpoint(path, meta / "test_masks", **common)["pxap"]
+            masks = evaluate_checkpoint(path, meta / "test_masks", **common)
+            res["pxap"], res["pr_curve"] = masks["pxap"], masks["pr_curve"]
         results[method] = res
         loaded, dev, size = open_checkpoint(path, device=device)
         test = open_eval_split(meta / "test", image_size=size)

@@ -25,11 +25,13 @@ def test_demo_tiny_writes_a_report_and_reuses_models(tmp_path, capsys):
     assert "| vanilla |" in report and "| cutmix |" in report and "Tiny smoke run" in report
     assert "GT-known Loc (τ = 0.2)" in report and "GT-known Loc (τ*)" in report and "Top-1 Loc (τ*)" in report
     assert "## Reproducibility" in report and '"vanilla": 1' in report  # the training threads, recorded
-    for png in ("cams.png", "box_acc_curves.png"):
+    for png in ("cams.png", "box_acc_curves.png", "pr_curves.png"):
         with Image.open(out / png) as im:
             assert im.format == "PNG" and im.size[0] > 100
+    assert "![PR curves](pr_curves.png)" in report  # mask results rendered like the box results
     results = json.loads((out / "cutmix" / "evaluation.json").read_text())
-    assert {"maxboxacc", "maxboxacc_v2", "top1_loc", "gt_known_loc", "pxap", "calibrated"} <= set(results)
+    assert {"maxboxacc", "maxboxacc_v2", "top1_loc", "gt_known_loc", "pxap", "pr_curve", "calibrated"} <= set(results)
+    assert f"cutmix {results['pxap']:.1f}" in report
     stamp = (out / "vanilla" / "model.pt").stat().st_mtime_ns
     assert main(["demo", "--tiny", "--out", str(out), "--data", str(data), "-q", "--device", "cpu"]) == 0
     assert (out / "vanilla" / "model.pt").stat().st_mtime_ns == stamp  # cached model reused

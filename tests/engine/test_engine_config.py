@@ -38,6 +38,15 @@ def test_published_settings_carried_by_the_presets():
                                                                                            0.1)
     imnet = preset_config("imagenet-resnet50-cutmix")
     assert (imnet.epochs, imnet.step_epochs, imnet.lr) == (300, 75, 0.1)
+    # wsolevaluation's README OpenImages example run (VGG-16 CAM): 10 epochs, decay every 3, batch 32, its lr and wd
+    vgg = preset_config("openimages-vgg16-cam")
+    assert (vgg.epochs, vgg.step_epochs, vgg.batch_size, vgg.lr, vgg.weight_decay, vgg.large_feature_map) == (
+        10, 3, 32, 0.00227913316, 5e-4, False)
+    for arch in ("resnet50", "vgg16", "inception_v3"):
+        oi = preset_config(f"openimages-{arch}-cam")
+        assert (oi.arch, oi.data, oi.eval_split, oi.epochs, oi.step_epochs) == (
+            arch, "datasets/openimages", "train_fullsup", 10, 3)
+        assert "NOT reproduced" in PRESETS.get(f"openimages-{arch}-cam").source or arch == "vgg16"
 
 
 def test_overrides_parse_json_and_nested_options():

@@ -209,7 +209,7 @@ def test_report_tables_equal_the_cell_files(tiny_run, tmp_path):
     text = Path(rep["report"]).read_text()
     assert "within noise" in text and "Provenance" in text and "figures/figure1_mixing.png" in text
     for name in ("figure1_mixing", "training_curves", "figure4_boxes", "figure5_robustness", "box_acc_vs_threshold",
-                 "fgsm_vs_eps", "ood_roc"):
+                 "pxap_pr_curves", "fgsm_vs_eps", "ood_roc"):
         for fmt, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             assert (out / "figures" / f"{name}.{fmt}").read_bytes().startswith(magic), name
     assert json.loads((out / "manifest.json").read_text())["report"]["resamples"] == 200

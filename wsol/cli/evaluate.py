@@ -31,11 +31,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     p.add_argument("--score-threads", type=int, default=1, help="scoring threads beside the model")
     p.add_argument("--calibrate-on", type=Path, metavar="META2",
-                   help="held-out split (train_fullsup): choose the threshold there, report this split at it")
+                   help="held-out box split (train_fullsup): choose the threshold there, report this split at it "
+                        "(box splits only: PxAP has no threshold)")
     p.add_argument("--save-scoremaps", type=Path, metavar="DIR", help="write <image_id>.npy score maps here")
     p.add_argument("--figures", type=Path, metavar="DIR",
                    help="also write DIR/gallery.png (best, worst and random test images: CAM, boxes, IoU) and "
-                        "DIR/box_acc.png (BoxAcc against the threshold); box splits")
+                        "DIR/box_acc.png (BoxAcc against the threshold) for a box split, DIR/pr_curve.png (pixel "
+                        "precision against recall, the curve whose area is PxAP) for a mask split")
     p.add_argument("--gallery-size", type=int, default=6, help="images per gallery row (with --figures)")
     p.add_argument("--per-image", type=Path, metavar="FILE.npz",
                    help="also write every image's outcome (predicted classes, correct thresholds per IoU, predicted "
@@ -51,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     from wsol.engine.evaluate import cam_gallery, evaluate_checkpoint
     from wsol.errors import InputError
     from wsol.fileio import atomic_write_json
-    from wsol.report.results import box_acc_figure, gallery_figure, localization_summary
+    from wsol.report.results import box_acc_figure, gallery_figure, localization_summary, pr_curve_figure
 
     per_image = args.per_image
     if args.figures is not None:
@@ -61,8 +63,9 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError("--gallery-size must be >= 1", value=args.gallery_size)
         from wsol.data.metadata import read_metadata
 
-        if read_metadata(args.metadata).localization != "boxes":
-            raise InputError("--figures draws box splits (this split has no boxes)", path=args.metadata)
+        kind = read_metadata(args.metadata).localization
+        if kind not in ("boxes", "masks"):
+            raise InputError("--figures needs a split with boxes or masks", path=args.metadata)
         per_image = per_image or args.figures / "per_image.npz"
     results = evaluate_checkpoint(
         args.checkpoint, args.metadata, images=args.images, mask_root=args.mask_root, arch=args.arch,
@@ -73,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
         progress=show_progress(args))
     if results is None:  # a torchrun rank other than 0
         return 0
-    if args.figures is not None:
+    if args.figures is not None and "pxap" in results:  # a mask split: the PR curve whose area is PxAP
+        results["figures"] = {"pr_curve": pr_curve_figure(results, args.figures / "pr_curve.png")}
+    elif args.figures is not None:
         gallery = cam_gallery(args.checkpoint, args.metadata, per_image, count=args.gallery_size,
                               images=args.images, arch=args.arch,
                               large_feature_map=True if args.large_feature_map else None, cam=args.cam,

@@ -342,12 +342,16 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, metadata: str | os.PathLi
         model = loaded.model.to(dev)
         progress = progress and rank == 0
         test_split = open_eval_split(metadata, image_size=size, images=images, mask_root=mask_root)
+        cal_split = None if calibrate_on is None else open_eval_split(calibrate_on, image_size=size, images=images,
+                                                                       mask_root=mask_root)
+        if cal_split is not None and "masks" in (test_split.localization, cal_split.localization):
+            raise InputError("calibration applies to box splits only (PxAP has no threshold to calibrate; a mask "
+                             "split's held-out split, OpenImages val, serves model selection: evaluate it on its "
+                             "own)", path=calibrate_on)
         cal = None
         box_tau_index = None
-        if calibrate_on is not None:  # first, so that per-image boxes can be kept at the calibrated tau
-            cal = evaluate_split(model, open_eval_split(calibrate_on, image_size=size, images=images,
-                                                        mask_root=mask_root),
-                                 settings=settings, device=dev, progress=progress)
+        if cal_split is not None:  # first, so that per-image boxes can be kept at the calibrated tau
+            cal = evaluate_split(model, cal_split, settings=settings, device=dev, progress=progress)
             if per_image is not None and isinstance(cal.accumulator, BoxAccumulator):
                 box_tau_index = int(np.argmax(cal.accumulator.box_acc(50, all_contours=False)))
         test = evaluate_split(model, test_split, settings=settings, device=dev, save_dir=save_scoremaps,

@@ -327,6 +327,8 @@ def figure_data(run: PaperRun, *, schedule: str) -> dict[str, Any]:
         out["box_acc"] = {m: _band(cs, lambda c: (c.json("localization")["thresholds"],
                                                   c.json("localization")["box_acc_curve_v1"]["50"]))
                           for m, cs in by.items()}
+    if all(c.json("pxap") for cs in by.values() for c in cs):  # the mask counterpart of the BoxAcc curves
+        out["pr"] = {m: [c.json("pxap")["pr_curve"] for c in cs] for m, cs in by.items()}
     if all(c.json("fgsm") for cs in by.values() for c in cs):
         def fgsm(c):
             a = c.json("fgsm")["attacks"]["fgsm"]

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from wsol.fileio import atomic_write_bytes, atomic_write_text
-from wsol.report.figures import box_acc_curves_png, cam_grid_png
+from wsol.report.figures import box_acc_curves_png, cam_grid_png, pr_curves_figure, render
 from wsol.report.tables import format_number, markdown_table
 
 def _robustness_sections(rob: Mapping[str, Any]) -> list[str]:
@@ -77,12 +77,13 @@ def summary_table(results: Mapping[str, Mapping[str, Any]], robustness: Mapping[
 def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, grid: Mapping[str, Any],
                  trained: Mapping[str, Mapping[str, Any]], timings: Mapping[str, float], tiny: bool, data: Path,
                  robustness: Mapping[str, Any] | None = None, environment: Mapping[str, Any] | None = None) -> Path:
-    """Write ``cams.png``, ``box_acc_curves.png`` and ``report.md`` into ``out_dir`` (atomically).
+    """Write ``cams.png``, ``box_acc_curves.png``, ``pr_curves.png`` (when the results carry a mask evaluation's
+    ``pr_curve``) and ``report.md`` into ``out_dir`` (atomically).
 
     Args:
         out_dir: the demo folder.
         results: model name -> localization results (:func:`wsol.engine.evaluate.evaluate_checkpoint` with
-            ``calibrated`` and ``pxap``).
+            ``calibrated``, and ``pxap`` / ``pr_curve`` from the mask split).
         grid: ``images``, ``gt_boxes``, ``titles`` and per model ``maps`` / ``pred_boxes``
             (:func:`wsol.engine.evaluate.cam_examples`).
         trained: model name -> training metrics.
@@ -104,6 +105,10 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         curves[f"{name}, all regions (IoU 50)"] = (taus, np.asarray(res["box_acc_curve"]["50"]))
     atomic_write_bytes(out_dir / "box_acc_curves.png",
                        box_acc_curves_png(curves, title="BoxAcc on digits test vs CAM threshold"))
+    pr = {name: [res["pr_curve"]] for name, res in results.items() if res.get("pr_curve")}
+    if pr:  # the mask split's counterpart of the BoxAcc curves: the curve whose area is PxAP
+        atomic_write_bytes(out_dir / "pr_curves.png", render(pr_curves_figure(
+            pr, title="Pixel precision-recall on test_masks (area = PxAP)"), dpi=100)["png"])
     any_res = next(iter(results.values()))
     tau = any_res["fixed_threshold"]
     rows = []
@@ -136,7 +141,7 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         "## CAMs",
         "",
         "Ground-truth box green; predicted box red: the largest region at each model's own τ* (chosen on "
-        "`train_fullsup`: " + ", ".join(f"{n} {r['calibrated']['threshold_v1']:.2f}" for n, r in results.items())
+        "`train_fullsup`: " + ", ".join(f"{n} {r['calibrated']['threshold_v1']:.3f}" for n, r in results.items())
         + "). Rows: the image, then each model's CAM of the ground-truth class.",
         "",
         "![CAM overlays](cams.png)",
@@ -145,6 +150,11 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
         "",
         "![BoxAcc curves](box_acc_curves.png)",
         "",
+        *(["## Pixel precision against recall (PxAP)", "",
+           "The mask evaluation of `test_masks`: every pixel's CAM score against the digit's mask, precision and "
+           "recall over the threshold grid; PxAP is the area under the curve. "
+           + ", ".join(f"{n} {r['pxap']:.1f}" for n, r in results.items() if r.get("pr_curve")) + ".", "",
+           "![PR curves](pr_curves.png)", ""] if pr else []),
         *(_robustness_sections(robustness) if robustness else []),
         *(["## Reproducibility", "",
             "The same seed gives bit-identical numbers for the same library versions, training thread count and "

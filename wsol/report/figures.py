@@ -176,7 +176,7 @@ def box_acc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, t
         ax.plot(np.asarray(taus), np.asarray(values), label=name, linewidth=1.5,
                 linestyle="--" if name in dashed else "-")
     for k, (label, tau) in enumerate((marks or {}).items()):
-        ax.axvline(float(tau), color=f"C{len(curves) + k}", linestyle=":", linewidth=1.3, label=f"{label} = {tau:.2f}")
+        ax.axvline(float(tau), color=f"C{len(curves) + k}", linestyle=":", linewidth=1.3, label=f"{label} = {tau:.3g}")
     ax.set_xlabel("CAM threshold τ")
     ax.set_ylabel(ylabel)
     ax.set_xlim(0.0, 1.0)
@@ -218,6 +218,38 @@ def roc_curves_png(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], *, title
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     return _finish(fig, ax, title=title, dpi=dpi, legend_size=7, legend_loc="lower right")
+
+
+def pr_curve_points(pr_curve: Mapping[str, Sequence[float | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(recall, precision)`` in percent from a mask evaluation's ``pr_curve`` (highest threshold first), without
+    the points where no pixel was predicted positive (precision ``None``)."""
+    precision = np.array([np.nan if p is None else p for p in pr_curve["precision"]], dtype=np.float64)
+    recall = np.asarray(pr_curve["recall"], dtype=np.float64)
+    keep = np.isfinite(precision)
+    return 100 * recall[keep], 100 * precision[keep]
+
+
+def pr_curves_figure(curves: Mapping[str, Sequence[Mapping[str, Sequence[float | None]]]], *,
+                     title: str = "") -> Figure:
+    """Pixel precision against recall, the curve whose area is PxAP: ``name -> [pr_curve, ...]`` (one per seed or
+    model, each a mask evaluation's ``pr_curve``), one colour per name; the legend carries the count."""
+    fig = Figure(figsize=(4.6, 4.0))
+    ax = fig.subplots()
+    for k, (name, runs) in enumerate(curves.items()):
+        for s, pr in enumerate(runs):
+            recall, precision = pr_curve_points(pr)
+            ax.plot(recall, precision, color=f"C{k}", linewidth=1.3, alpha=0.85,
+                    label=(f"{name} ({len(runs)})" if len(runs) > 1 else name) if s == 0 else None)
+    ax.set_xlabel("pixel recall (%)")
+    ax.set_ylabel("pixel precision (%)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
 
 
 def lines_png(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,

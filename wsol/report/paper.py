@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from wsol.report.figures import add_cam_colorbar, cam_grid_figure, curve_band, draw_box, render
+from wsol.report.figures import add_cam_colorbar, cam_grid_figure, curve_band, draw_box, pr_curves_figure, render
 from wsol.report.tables import format_number
 
 FORMATS = ("png", "pdf")
@@ -308,6 +308,9 @@ def render_figures(data: Mapping[str, Any], *, dpi: int = 110) -> dict[str, dict
         figs["box_acc_vs_threshold"] = band_panels_figure([{
             "title": "BoxAcc (largest region, IoU ≥ 0.5) against the CAM threshold", "xlabel": "CAM threshold τ",
             "ylabel": "BoxAcc (%)", "series": data["box_acc"], "ylim": (0, 100)}], columns=1)
+    if "pr" in data:
+        figs["pxap_pr_curves"] = pr_curves_figure(
+            data["pr"], title="Pixel precision against recall on the mask split (area = PxAP), every seed")
     if "fgsm" in data:
         figs["fgsm_vs_eps"] = band_panels_figure([{
             "title": "Top-1 accuracy under FGSM", "xlabel": "ε (/255)", "ylabel": "top-1 accuracy (%)",
@@ -328,6 +331,8 @@ _FIGURE_CAPTIONS = {
     "figure5_robustness": "Figure 5 analog: (a) top-1 error against centre and boundary occlusion; (b) share of "
                           "Mixup and CutMix in-between-class samples predicted as neither class (lower is better).",
     "box_acc_vs_threshold": "BoxAcc against the CAM threshold (the curve whose maximum is MaxBoxAcc).",
+    "pxap_pr_curves": "Pixel precision against recall on the mask split, every seed (the curve whose area is PxAP; "
+                      "the mask split's counterpart of BoxAcc against the threshold).",
     "fgsm_vs_eps": "Top-1 accuracy against the FGSM budget (0: clean).",
     "ood_roc": "ROC curves of the max-softmax detector per OOD set, every seed.",
 }

@@ -12,8 +12,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from wsol.fileio import atomic_write_bytes
-from wsol.report.figures import (box_acc_curves_png, cam_gallery_figure, lines_png, render, roc_curves_png,
-                                 score_histograms_png)
+from wsol.report.figures import (box_acc_curves_png, cam_gallery_figure, lines_png, pr_curves_figure, render,
+                                 roc_curves_png, score_histograms_png)
 
 
 def localization_summary(results: Mapping[str, Any]) -> str:
@@ -36,8 +36,16 @@ def box_acc_figure(results: Mapping[str, Any], path: str | Path) -> str:
     curves["IoU 50, largest region"] = (taus, np.asarray(results["box_acc_curve_v1"]["50"]))
     cal = results.get("calibrated")
     title = f"MaxBoxAcc {results['maxboxacc']:.1f}, MaxBoxAccV2 {results['maxboxacc_v2']:.1f}" + (
-        f"; τ* = {cal['threshold_v1']:.2f}" if cal else "")
+        f"; τ* = {cal['threshold_v1']:.3f}" if cal else "")
     atomic_write_bytes(path, box_acc_curves_png(curves, title=title, dashed=["IoU 50, largest region"]))
+    return str(path)
+
+
+def pr_curve_figure(results: Mapping[str, Any], path: str | Path) -> str:
+    """Pixel precision against recall of a mask evaluation (the curve whose area is PxAP); writes a PNG and returns
+    its path: the mask split's counterpart of :func:`box_acc_figure`."""
+    title = f"PxAP {results['pxap']:.1f} ({results['num_images']} images, interval {results['interval']:g})"
+    atomic_write_bytes(path, render(pr_curves_figure({"CAM": [results["pr_curve"]]}, title=title), dpi=110)["png"])
     return str(path)
 
 
