@@ -432,8 +432,18 @@ def test_preset_train_evaluate_and_figures_on_the_prepared_tree(oi_root, tmp_pat
     result = json.loads(out.read_text())
     assert result["interval"] == 0.001 and len(result["pr_curve"]["recall"]) == 1002
     assert result["num_images"] == 4 and 0.0 < result["pxap"] <= 100.0
-    assert result["figures"] == {"pr_curve": str(figs / "pr_curve.png")}
-    assert (figs / "pr_curve.png").read_bytes()[:4] == b"\x89PNG" and (figs / "per_image.npz").is_file()
+    assert result["figures"] == {"gallery": str(figs / "gallery.png"), "pr_curve": str(figs / "pr_curve.png")}
+    for png in ("gallery.png", "pr_curve.png"):
+        assert (figs / png).read_bytes()[:4] == b"\x89PNG"
+    # the gallery ranks by each image's own PxAP, from the per-image file the evaluation wrote
+    from wsol.api import cam_gallery
+    from wsol.localization.per_image import image_scores, read_per_image
+
+    scores = image_scores(read_per_image(figs / "per_image.npz"))
+    g = cam_gallery(run / "model.pt", meta / "test", figs / "per_image.npz", count=2, device="cpu")
+    assert g["kind"] == "masks" and g["threshold"] is None and g["best"]["score_name"] == "AP"
+    assert g["best"]["score"] == sorted(scores, reverse=True)[:2] and g["worst"]["score"] == sorted(scores)[:2]
+    assert g["best"]["gt_masks"].shape == (2, 32, 32) and g["best"]["gt_masks"].dtype == bool
     scored = tmp_path / "s.json"
     assert main(["score", str(maps), "--metadata", str(meta / "test"), "--out", str(scored), "--quiet"]) == 0
     assert json.loads(scored.read_text())["pxap"] == result["pxap"]

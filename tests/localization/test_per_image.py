@@ -111,7 +111,18 @@ def test_gallery_indices_by_hand():
     assert len(g["random"]) == 2 and g["random"] == sorted(set(g["random"]))
     assert gallery_indices(d, count=2, seed=0) == g and gallery_indices(d, count=9)["best"] == [1, 3, 2, 0, 4]
     with pytest.raises(ValueError):
-        gallery_indices({"kind": "masks"}, count=2)
+        gallery_indices({"kind": "other"}, count=2)
+    # a mask split ranks by each image's own PxAP; bins [0, .5) [.5, 1) [1, 2) [2, 3]
+    from wsol.localization.per_image import image_scores
+
+    m = {"kind": "masks", "pos_hist": np.array([[0, 2, 0, 0], [2, 0, 0, 0], [0, 0, 0, 0]]),
+         "neg_hist": np.array([[2, 0, 0, 0], [0, 2, 0, 0], [1, 3, 0, 0]])}
+    # image 0 separates perfectly (AP 100); image 1 has its positives below its negatives: from the top bin down
+    # the first counted point has precision 0 / 2 at recall 0, the last 2 / 4 at recall 1, so AP = 0.5 * 1 = 50;
+    # image 2 has no foreground pixel (no AP: never best or worst, may be drawn at random)
+    np.testing.assert_array_equal(image_scores(m), [100.0, 50.0, np.nan])
+    g = gallery_indices(m, count=3, seed=0)
+    assert g["best"] == [0, 1] and g["worst"] == [1, 0] and g["random"] == [0, 1, 2]
 
 
 def test_cam_gallery_boxes_equal_the_per_image_file(model_pt, tiny_digits, tmp_path):
@@ -149,7 +160,19 @@ def test_cli_figures_writes_the_gallery_and_curves(model_pt, tiny_digits, tmp_pa
     for name in ("gallery.png", "box_acc.png"):
         assert (figs / name).read_bytes().startswith(b"\x89PNG")
     assert written["per_image"] == str(figs / "per_image.npz")
-    capsys.readouterr()
+    # a mask split: the gallery (mask outlines, each image's AP) and the PR curve instead of BoxAcc against tau
     assert main(["evaluate", str(model_pt), "--metadata", str(meta / "test_masks"), "--figures", str(figs / "m"),
-                 "--out", str(tmp_path / "m.json"), "--workers", "0", "--device", "cpu", "-q"]) == 2
-    assert "--figures draws box splits" in capsys.readouterr().err and not (tmp_path / "m.json").exists()
+                 "--out", str(tmp_path / "m.json"), "--workers", "0", "--device", "cpu", "-q"]) == 0
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["figures"] == {"gallery": str(figs / "m" / "gallery.png"),
+                                  "pr_curve": str(figs / "m" / "pr_curve.png")}
+    for name in ("gallery.png", "pr_curve.png"):
+        assert (figs / "m" / name).read_bytes().startswith(b"\x89PNG")
+    capsys.readouterr()
+    (tmp_path / "plain").mkdir()
+    for name in ("image_ids.txt", "class_labels.txt"):  # a split without localization
+        (tmp_path / "plain" / name).write_text((meta / "test" / name).read_text())
+    assert main(["evaluate", str(model_pt), "--metadata", str(tmp_path / "plain"), "--figures", str(figs / "p"),
+                 "--out", str(tmp_path / "p.json"), "--workers", "0", "--device", "cpu", "-q"]) == 2
+    assert "--figures needs a split with boxes or masks" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -35,9 +35,10 @@ def add_parser(subparsers) -> None:
                         "(box splits only: PxAP has no threshold)")
     p.add_argument("--save-scoremaps", type=Path, metavar="DIR", help="write <image_id>.npy score maps here")
     p.add_argument("--figures", type=Path, metavar="DIR",
-                   help="also write DIR/gallery.png (best, worst and random test images: CAM, boxes, IoU) and "
-                        "DIR/box_acc.png (BoxAcc against the threshold) for a box split, DIR/pr_curve.png (pixel "
-                        "precision against recall, the curve whose area is PxAP) for a mask split")
+                   help="also write DIR/gallery.png (best, worst and random test images: CAM with boxes and IoU, "
+                        "or with the mask outline and the image's AP) and DIR/box_acc.png (BoxAcc against the "
+                        "threshold) for a box split, DIR/pr_curve.png (pixel precision against recall, the curve "
+                        "whose area is PxAP) for a mask split")
     p.add_argument("--gallery-size", type=int, default=6, help="images per gallery row (with --figures)")
     p.add_argument("--per-image", type=Path, metavar="FILE.npz",
                    help="also write every image's outcome (predicted classes, correct thresholds per IoU, predicted "
@@ -76,15 +77,16 @@ def _run(args: argparse.Namespace) -> int:
         progress=show_progress(args))
     if results is None:  # a torchrun rank other than 0
         return 0
-    if args.figures is not None and "pxap" in results:  # a mask split: the PR curve whose area is PxAP
-        results["figures"] = {"pr_curve": pr_curve_figure(results, args.figures / "pr_curve.png")}
-    elif args.figures is not None:
+    if args.figures is not None:
         gallery = cam_gallery(args.checkpoint, args.metadata, per_image, count=args.gallery_size,
-                              images=args.images, arch=args.arch,
+                              images=args.images, mask_root=args.mask_root, arch=args.arch,
                               large_feature_map=True if args.large_feature_map else None, cam=args.cam,
                               image_size=args.image_size, device=args.device)
-        results["figures"] = {"gallery": gallery_figure(gallery, args.figures / "gallery.png"),
-                              "box_acc": box_acc_figure(results, args.figures / "box_acc.png")}
+        results["figures"] = {"gallery": gallery_figure(gallery, args.figures / "gallery.png")}
+        if "pxap" in results:  # a mask split: the PR curve whose area is PxAP, as BoxAcc against tau for boxes
+            results["figures"]["pr_curve"] = pr_curve_figure(results, args.figures / "pr_curve.png")
+        else:
+            results["figures"]["box_acc"] = box_acc_figure(results, args.figures / "box_acc.png")
     atomic_write_json(args.out, results)
     print(localization_summary(results) + f" ({results['timing']['total_s']:.1f} s) -> {args.out}")
     return 0

@@ -462,22 +462,24 @@ def merge_shards(parts: list[str | os.PathLike]) -> dict[str, Any]:
     return results
 
 
-def cam_examples(model: WSOLModel, dataset: WSOLDataset, *, indices: list[int], threshold: float,
+def cam_examples(model: WSOLModel, dataset: WSOLDataset, *, indices: list[int], threshold: Optional[float],
                  device: torch.device, cam: str = "cam") -> dict[str, Any]:
-    """CAMs, ground-truth and predicted boxes of a few images of a box split, for figures (CAM grids).
+    """CAMs with the ground truth (and the predicted boxes) of a few images, for figures (CAM grids, galleries).
 
     Args:
         model: the network, on ``device``, in eval mode.
-        dataset: a box split opened with the evaluation transform (see :func:`open_eval_split`).
+        dataset: a box or mask split opened with the evaluation transform (see :func:`open_eval_split`).
         indices: the images to show.
-        threshold: CAM threshold of the predicted box (largest region, e.g. the calibrated ``threshold_v1``).
+        threshold: CAM threshold of the predicted box (largest region, e.g. the calibrated ``threshold_v1``); not
+            used on a mask split (None there).
         device: where the model runs.
         cam: a registered CAM method.
 
     Returns:
         ``images`` uint8 ``(N, S, S, 3)`` (de-normalised), ``maps`` float64 ``(N, S, S)`` in [0, 1] (the evaluated
-        score maps), ``gt_boxes`` (per image ``(G, 4)`` xyxy in the S×S frame), ``pred_boxes`` (per image one
-        ``[x0, y0, x1, y1]``), ``labels``.
+        score maps), ``labels``; a box split adds ``gt_boxes`` (per image ``(G, 4)`` xyxy in the S×S frame) and
+        ``pred_boxes`` (per image one ``[x0, y0, x1, y1]``), a mask split ``gt_masks`` and ``ignore_masks`` (bool
+        ``(N, S, S)``: the union of the instance masks and the ignore region, as scored).
     """
     from wsol.data.transforms import denormalize
     from wsol.localization.protocol import resize_boxes
@@ -489,11 +491,15 @@ def cam_examples(model: WSOLModel, dataset: WSOLDataset, *, indices: list[int], 
     labels = torch.tensor([s["label"] for s in samples], dtype=torch.int64, device=device)
     _, cams = CAMS.get(cam)(model, images, labels)
     maps = resize_and_normalize(cams.float().cpu().numpy(), size)
+    images_u8 = (denormalize(images.cpu()).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    if dataset.localization == "masks":
+        return {"images": images_u8, "maps": maps, "labels": [int(s["label"]) for s in samples],
+                "gt_masks": np.stack([s["mask"].numpy() for s in samples]),
+                "ignore_masks": np.stack([s["ignore"].numpy() for s in samples])}
     tau = np.array([threshold])
     meta = dataset.metadata
     gts = [resize_boxes(meta.boxes[s["image_id"]], meta.sizes[s["image_id"]], size) for s in samples]
-    return {"images": (denormalize(images.cpu()).permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8),
-            "maps": maps, "gt_boxes": gts,
+    return {"images": images_u8, "maps": maps, "gt_boxes": gts,
             "pred_boxes": [score_boxes(m, g, tau).v1_box[0].tolist() for m, g in zip(maps, gts)],
             "labels": [int(s["label"]) for s in samples]}
 
@@ -553,29 +559,33 @@ def mixed_cam_examples(model: WSOLModel, dataset: WSOLDataset, *, index_a: int, 
 
 
 def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_image: str | os.PathLike, *,
-                count: int = 6, seed: int = 0, images: Optional[str | os.PathLike] = None, arch: Optional[str] = None,
+                count: int = 6, seed: int = 0, images: Optional[str | os.PathLike] = None,
+                mask_root: Optional[str | os.PathLike] = None, arch: Optional[str] = None,
                 large_feature_map: Optional[bool] = None, cam: str = "cam", image_size: Optional[int] = None,
                 device: str | torch.device = "auto") -> dict[str, Any]:
-    """The best, worst and random test images of an evaluation, with CAMs and boxes: the gallery of
+    """The best, worst and random test images of an evaluation, with CAMs and their ground truth: the gallery of
     ``wsol evaluate --figures`` and of the CAM notebooks.
 
     The images are chosen from the evaluation's per-image file (:func:`wsol.localization.per_image.gallery_indices`:
-    by the IoU of the kept box), and the CAMs are recomputed for them only, with the same pipeline, so the predicted
-    boxes equal those of the file.
+    by the IoU of the kept box on a box split, by the image's own PxAP on a mask split), and the CAMs are recomputed
+    for them only, with the same pipeline, so the predicted boxes equal those of the file.
 
     Args:
         checkpoint, metadata: as evaluated; ``per_image`` the file that evaluation wrote (``--per-image``).
         count: images per group.
         seed: seed of the random group.
-        images, arch, large_feature_map, cam, image_size, device: as in :func:`evaluate_checkpoint`.
+        images, mask_root, arch, large_feature_map, cam, image_size, device: as in :func:`evaluate_checkpoint`.
 
     Returns:
-        ``threshold`` (the kept box's tau), and per group ``best`` / ``worst`` / ``random``: ``indices``, ``image_ids``,
-        ``images`` uint8 ``(N, S, S, 3)``, ``maps`` ``(N, S, S)`` in [0, 1], ``gt_boxes``, ``pred_boxes``, ``iou``
-        (of the predicted box), ``labels``, ``predicted`` (top-1 classes).
+        ``kind`` (``"boxes"`` / ``"masks"``), ``threshold`` (the kept box's tau; None on a mask split), and per group
+        ``best`` / ``worst`` / ``random``: ``indices``, ``image_ids``, ``images`` uint8 ``(N, S, S, 3)``, ``maps``
+        ``(N, S, S)`` in [0, 1], ``labels``, ``predicted`` (top-1 classes; None on a mask split, whose file has no
+        predictions), ``score`` and ``score_name`` (``"IoU"`` of the predicted box, or the image's ``"AP"`` in
+        percent, NaN without foreground); a box split adds ``gt_boxes``, ``pred_boxes`` and ``iou`` (= ``score``),
+        a mask split ``gt_masks`` and ``ignore_masks``.
 
     Raises:
-        InputError: unreadable inputs, a mask split, or a per-image file of another checkpoint or split (one line).
+        InputError: unreadable inputs, or a per-image file of another checkpoint or split (one line).
 
     Example::
 
@@ -586,7 +596,7 @@ def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_
         g = cam_gallery("runs/demo/cutmix/model.pt", f"{meta}/test", "cutmix.npz", device="cpu")
         print(g["worst"]["iou"])
     """
-    from wsol.localization.per_image import gallery_indices, read_per_image
+    from wsol.localization.per_image import gallery_indices, image_scores, read_per_image
 
     data = read_per_image(per_image)
     loaded, dev, size = open_checkpoint(checkpoint, arch=arch, large_feature_map=large_feature_map, device=device,
@@ -594,20 +604,26 @@ def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_
     if data["info"].get("checkpoint_sha256") not in (None, loaded.sha256):
         raise InputError("per-image file was written for another checkpoint", path=per_image,
                          value=data["info"].get("checkpoint_sha256"))
-    dataset = open_eval_split(metadata, image_size=size, images=images)
-    if list(dataset.metadata.image_ids) != [str(i) for i in data["image_ids"]]:
+    dataset = open_eval_split(metadata, image_size=size, images=images, mask_root=mask_root)
+    if list(dataset.metadata.image_ids) != [str(i) for i in data["image_ids"]] or \
+            dataset.localization != data.get("kind"):
         raise InputError("per-image file lists other images than this split", path=per_image)
     try:
         groups = gallery_indices(data, count=count, seed=seed)
+        scores = image_scores(data)
     except ValueError as e:
         raise InputError(str(e), path=per_image) from None
     model = loaded.model.to(dev).eval()
-    threshold = float(data["box_threshold"])
-    out: dict[str, Any] = {"threshold": threshold, "checkpoint": os.fspath(checkpoint),
-                           "metadata": os.fspath(metadata)}
+    masks = dataset.localization == "masks"
+    threshold = None if masks else float(data["box_threshold"])
+    out: dict[str, Any] = {"kind": dataset.localization, "threshold": threshold,
+                           "checkpoint": os.fspath(checkpoint), "metadata": os.fspath(metadata)}
     for name, indices in groups.items():
         shown = cam_examples(model, dataset, indices=indices, threshold=threshold, device=dev, cam=cam)
+        score = [float(scores[i]) for i in indices]
         out[name] = {**shown, "indices": indices, "image_ids": [str(data["image_ids"][i]) for i in indices],
-                     "iou": [float(data["box_iou"][i]) for i in indices],
+                     "score": score, "score_name": "AP" if masks else "IoU",
                      "predicted": [int(data["top5"][i, 0]) for i in indices] if "top5" in data else None}
+        if not masks:
+            out[name]["iou"] = score
     return out

@@ -124,27 +124,46 @@ class PerImageRecorder:
         return out
 
 
+def image_scores(data: Mapping[str, Any]) -> np.ndarray:
+    """The per-image score a gallery ranks by: the IoU of the kept box (``box_iou``: at tau* when calibrated) for a
+    box split; each image's own PxAP (percent, from its histograms) for a mask split, NaN for an image without
+    foreground pixels.
+
+    Raises:
+        ValueError: a file of neither kind.
+    """
+    if data.get("kind") == "boxes" and "box_iou" in data:
+        return np.asarray(data["box_iou"], dtype=np.float64)
+    if data.get("kind") == "masks":
+        out = np.full(len(data["pos_hist"]), np.nan)
+        for i, (pos, neg) in enumerate(zip(data["pos_hist"], data["neg_hist"])):
+            if pos.sum() > 0:
+                out[i] = pxap_from_histograms(pos, neg)[0]
+        return out
+    raise ValueError("a gallery needs a box or mask split's per-image file")
+
+
 def gallery_indices(data: Mapping[str, Any], *, count: int, seed: int = 0) -> dict[str, list[int]]:
-    """Images to show from a box split's per-image file: the ``count`` best and worst by the IoU of the kept box
-    (``box_iou``: at tau* when calibrated), ties broken by split order, and ``count`` drawn at random (seeded,
-    without replacement, in split order).
+    """Images to show from a per-image file: the ``count`` best and worst by :func:`image_scores` (the kept box's
+    IoU, or the image's own PxAP on a mask split; images without a score are left out of these two), ties broken by
+    split order, and ``count`` drawn at random (seeded, without replacement, in split order).
 
     Returns:
         ``{"best": [...], "worst": [...], "random": [...]}`` of split positions (fewer when the split is smaller).
 
     Raises:
-        ValueError: a mask split's file, or ``count < 1``.
+        ValueError: a file of neither kind, or ``count < 1``.
     """
-    if data.get("kind") != "boxes" or "box_iou" not in data:
-        raise ValueError("a gallery needs a box split's per-image file")
+    score = image_scores(data)
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count!r}")
-    iou = np.asarray(data["box_iou"], dtype=np.float64)
-    n = len(iou)
-    k = min(count, n)
-    order = np.lexsort((np.arange(n), -iou))  # IoU descending, then split order
-    worst = np.lexsort((np.arange(n), iou))
-    chosen = np.sort(np.random.default_rng(seed).choice(n, size=k, replace=False))
+    n = len(score)
+    scored = np.flatnonzero(np.isfinite(score))
+    k = min(count, len(scored))
+    s = score[scored]
+    order = scored[np.lexsort((scored, -s))]  # score descending, then split order
+    worst = scored[np.lexsort((scored, s))]
+    chosen = np.sort(np.random.default_rng(seed).choice(n, size=min(count, n), replace=False))
     return {"best": order[:k].tolist(), "worst": worst[:k].tolist(), "random": chosen.tolist()}
 
 
@@ -271,5 +290,5 @@ def mask_metrics(data: Mapping[str, Any], weights: Optional[np.ndarray] = None) 
     return {"pxap": np.array([pxap_from_histograms(p, q)[0] for p, q in zip(pos_sum, neg_sum)])}
 
 
-__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "gallery_indices", "write_per_image", "read_per_image",
+__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "image_scores", "gallery_indices", "write_per_image", "read_per_image",
            "box_acc", "box_metrics", "mask_metrics"]

@@ -49,6 +49,15 @@ def draw_box(ax, box: Sequence[int], colour: str) -> None:
                            linewidth=1.5))
 
 
+def draw_mask(ax, mask: np.ndarray, ignore: Optional[np.ndarray] = None) -> None:
+    """The outline of a bool ``(H, W)`` ground-truth mask in the ground-truth colour, and the ``ignore`` region
+    hatched, on an image axis."""
+    if mask.any():
+        ax.contour(mask.astype(np.float64), levels=[0.5], colors=[GT_COLOUR], linewidths=1.2)
+    if ignore is not None and ignore.any():
+        ax.contourf(ignore.astype(np.float64), levels=[0.5, 1.5], colors="none", hatches=["////"])
+
+
 def add_cam_colorbar(fig: Figure) -> None:
     """Tight layout leaving a strip on the right for one colour bar of the (min-max normalised) CAM scale (call it
     last, instead of ``tight_layout``)."""
@@ -119,13 +128,16 @@ def cam_grid_figure(images: np.ndarray, rows: Mapping[str, np.ndarray], *, gt_bo
 
 def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: float = 0.5,
                        class_names: Optional[Sequence[str]] = None) -> Figure:
-    """Rows of CAM overlays with ground-truth (green) and predicted (red) boxes, one row per group (e.g. best, worst,
-    random), each panel titled with the box's IoU and the predicted / true class.
+    """Rows of CAM overlays with the ground truth, one row per group (e.g. best, worst, random), each panel titled
+    with the image's score and the predicted / true class. Box groups show the ground-truth (green) and predicted
+    (red) boxes and the box's IoU; mask groups (``gt_masks``) the outline of the ground-truth mask (green), the
+    ignore region hatched, and the image's own AP.
 
     Args:
-        groups: row name -> ``images`` uint8 ``(N, H, W, 3)``, ``maps`` ``(N, H, W)`` in [0, 1], ``gt_boxes`` (per
-            image ``(G, 4)``), ``pred_boxes`` (per image one box), ``iou``, ``labels`` and optionally
-            ``predicted``.
+        groups: row name -> ``images`` uint8 ``(N, H, W, 3)``, ``maps`` ``(N, H, W)`` in [0, 1], ``labels``,
+            optionally ``predicted``, and either ``gt_boxes`` (per image ``(G, 4)``), ``pred_boxes`` (per image one
+            box) and ``iou``, or ``gt_masks`` / ``ignore_masks`` (bool ``(N, H, W)``) and ``score`` (AP, percent;
+            NaN without foreground).
         alpha: opacity of the heat map.
         class_names: names of the classes for the titles (default: their numbers).
 
@@ -151,13 +163,18 @@ def cam_gallery_figure(groups: Mapping[str, Mapping[str, object]], *, alpha: flo
                 continue
             ax.imshow(g["images"][j])
             ax.imshow(g["maps"][j], cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
-            for box in np.asarray(g["gt_boxes"][j]).reshape(-1, 4):
-                draw_box(ax, box, GT_COLOUR)
-            draw_box(ax, g["pred_boxes"][j], PRED_COLOUR)
+            if "gt_masks" in g:
+                draw_mask(ax, np.asarray(g["gt_masks"][j]), np.asarray(g["ignore_masks"][j]))
+                score = f"AP {g['score'][j]:.1f}" if np.isfinite(g["score"][j]) else "AP – (no foreground)"
+            else:
+                for box in np.asarray(g["gt_boxes"][j]).reshape(-1, 4):
+                    draw_box(ax, box, GT_COLOUR)
+                draw_box(ax, g["pred_boxes"][j], PRED_COLOUR)
+                score = f"IoU {g['iou'][j]:.2f}"
             predicted = g.get("predicted")
             cls = f"pred {label(predicted[j])} / gt {label(g['labels'][j])}" if predicted else \
                 f"gt {label(g['labels'][j])}"
-            ax.set_title(f"IoU {g['iou'][j]:.2f}\n{cls}", fontsize=7)
+            ax.set_title(f"{score}\n{cls}", fontsize=7)
             if j == 0:
                 ax.set_ylabel(name, fontsize=9)
     add_cam_colorbar(fig)

@@ -52,7 +52,8 @@ def pr_curve_figure(results: Mapping[str, Any], path: str | Path) -> str:
 def gallery_figure(gallery: Mapping[str, Any], path: str | Path) -> str:
     """The best / worst / random rows of :func:`wsol.engine.evaluate.cam_gallery`'s result as a PNG; returns the
     path."""
-    groups = {f"{name} (IoU)": gallery[name] for name in ("best", "worst", "random") if name in gallery}
+    unit = "AP" if gallery.get("kind") == "masks" else "IoU"
+    groups = {f"{name} ({unit})": gallery[name] for name in ("best", "worst", "random") if name in gallery}
     atomic_write_bytes(path, render(cam_gallery_figure(groups), dpi=110)["png"])
     return str(path)
 
