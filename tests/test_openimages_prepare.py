@@ -452,3 +452,61 @@ def test_preset_train_evaluate_and_figures_on_the_prepared_tree(oi_root, tmp_pat
                               str(meta / "train_fullsup"), "--out", str(tmp_path / "x.json"), "--workers", "0",
                               "--quiet"])
     assert "train_fullsup: calibration applies to box splits only" in err
+
+
+#: Lines of wsolevaluation's released metadata/OpenImages/test/localization.txt for six of its images, verbatim and
+#: in the released order (the 400b3d90001aaed9 image has 12 instance masks; the ignore path only on first lines).
+RELEASED_TEST_LINES = """\
+test/01226z/7af766bd43da900b.jpg,test/01226z/7af766bd43da900b_m01226z_6554d965.png,\
+test/01226z/7af766bd43da900b_ignore.png
+test/01226z/7af766bd43da900b.jpg,test/01226z/7af766bd43da900b_m01226z_8856c605.png,
+test/01226z/973645e9516726b3.jpg,test/01226z/973645e9516726b3_m01226z_9ad378d4.png,\
+test/01226z/973645e9516726b3_ignore.png
+test/01226z/3abbd19d3b51179f.jpg,test/01226z/3abbd19d3b51179f_m01226z_5372dbc3.png,\
+test/01226z/3abbd19d3b51179f_ignore.png
+test/01226z/fdd5f1af0a0bf049.jpg,test/01226z/fdd5f1af0a0bf049_m01226z_d8fccb0c.png,\
+test/01226z/fdd5f1af0a0bf049_ignore.png
+test/01226z/fdd5f1af0a0bf049.jpg,test/01226z/fdd5f1af0a0bf049_m01226z_569a3f2b.png,
+test/0138tl/7714e1d28c00fee7.jpg,test/0138tl/7714e1d28c00fee7_m0138tl_d397ac57.png,\
+test/0138tl/7714e1d28c00fee7_ignore.png
+test/0138tl/7714e1d28c00fee7.jpg,test/0138tl/7714e1d28c00fee7_m0138tl_1a602f0c.png,
+""" + "".join(f"test/0138tl/400b3d90001aaed9.jpg,test/0138tl/400b3d90001aaed9_m0138tl_{h}.png,"
+              f"{'test/0138tl/400b3d90001aaed9_ignore.png' if k == 0 else ''}\n"
+              for k, h in enumerate("a5b150b5 ea9e85ff 17aa8a1b 851599b3 d87e769e b2dbe6e5 60f102c0 11804643 589167ca "
+                                    "11d805f8 0c7990db ff51cb6c".split()))
+
+
+def _released_excerpt(folder):
+    """A metadata split of the released test lines above, as released: no image_sizes.txt, labels 0 / 1."""
+    lines = RELEASED_TEST_LINES.splitlines()
+    ids = list(dict.fromkeys(line.split(",")[0] for line in lines))
+    folder.mkdir(parents=True)
+    (folder / "image_ids.txt").write_text("".join(f"{i}\n" for i in ids))
+    (folder / "class_labels.txt").write_text("".join(f"{i},{0 if '/01226z/' in i else 1}\n" for i in ids))
+    (folder / "localization.txt").write_text(RELEASED_TEST_LINES)
+    return ids, lines
+
+
+def test_released_lines_check_and_convert_to_the_same_lines(tmp_path, capsys):
+    """The released lines load and --check cleanly without any image; a tree holding those files converts to the
+    same images, labels, mask files and ignore files (ours list an image's masks in file-name order)."""
+    ids, lines = _released_excerpt(tmp_path / "released" / "test")
+    assert main(["prepare", "--check", str(tmp_path / "released")]) == 0
+    assert "test: ok" in capsys.readouterr().out
+    meta = read_metadata(tmp_path / "released" / "test")
+    assert meta.sizes == {} and len(meta.masks["test/0138tl/400b3d90001aaed9.jpg"].mask_paths) == 12
+    assert meta.masks["test/01226z/7af766bd43da900b.jpg"].ignore_path == "test/01226z/7af766bd43da900b_ignore.png"
+    root = tmp_path / "OpenImages"
+    for k, line in enumerate(lines):
+        image_id, mask, ignore = line.split(",")
+        if not (root / image_id).exists():
+            write_image(root / image_id, 12, 10, seed=k)
+        for rel in (mask, ignore):
+            if rel:
+                _write_mask(root / rel, (12, 10), seed=100 + k)
+    converted = prepare_openimages(root).splits["test"].metadata
+    assert set(converted.image_ids) == set(ids) and converted.labels == meta.labels
+    for image_id in ids:  # the same mask files and ignore file per image; the masks in file-name order
+        assert sorted(converted.masks[image_id].mask_paths) == sorted(meta.masks[image_id].mask_paths)
+        assert converted.masks[image_id].mask_paths == tuple(sorted(meta.masks[image_id].mask_paths))
+        assert converted.masks[image_id].ignore_path == meta.masks[image_id].ignore_path

@@ -33,9 +33,12 @@ Splits
     ``train/`` or ``val/`` is simply not written (and a note says so). The image root and the mask root of every
     split is ``ROOT``; image ids and mask paths keep their ``train/``, ``val/``, ``test/`` prefix
     (``test/01226z/7af766bd43da900b.jpg``, ``test/01226z/7af766bd43da900b_m01226z_6554d965.png``), so the written
-    ``image_ids.txt``, ``class_labels.txt`` and ``localization.txt`` equal the released metadata's. Images are listed
-    by class folder, then file name. ``image_sizes.txt`` is filled in from the image headers (the released mask
-    splits leave it empty; the scores are the same).
+    ``image_ids.txt``, ``class_labels.txt`` and ``localization.txt`` hold the released metadata's images, labels,
+    mask files and ignore files (of the images present). Only the order differs: ours lists images by class folder,
+    then file name, and an image's masks by file name (its first line, the one naming the ignore file, is then its
+    first mask by name), where the released files keep their own order within a class and an image; no metric
+    depends on it. ``image_sizes.txt`` is filled in from the image headers (the released mask splits leave it empty; the scores
+    are the same).
 
 Every mask and ignore file must have its image's size (read from the headers). Problems raise
 :class:`~wsol.errors.InputError` naming the file; with ``skip_bad_images=True`` an unreadable or truncated image,
