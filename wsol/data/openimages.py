@@ -37,8 +37,8 @@ Splits
     mask files and ignore files (of the images present). Only the order differs: ours lists images by class folder,
     then file name, and an image's masks by file name (its first line, the one naming the ignore file, is then its
     first mask by name), where the released files keep their own order within a class and an image; no metric
-    depends on it. ``image_sizes.txt`` is filled in from the image headers (the released mask splits leave it empty; the scores
-    are the same).
+    depends on it. ``image_sizes.txt`` is filled in from the image headers (the released mask splits leave it
+    empty; the scores are the same).
 
 Every mask and ignore file must have its image's size (read from the headers). Problems raise
 :class:`~wsol.errors.InputError` naming the file; with ``skip_bad_images=True`` an unreadable or truncated image,

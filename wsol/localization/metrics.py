@@ -217,9 +217,9 @@ class BoxAccumulator:
         Keys: ``num_images``, ``protocol``, ``interval``, ``iou_thresholds``, ``fixed_threshold``,
         ``thresholds``, ``maxboxacc`` (v1: largest contour, IoU 50), ``maxboxacc_v2`` (mean over 30/50/70, all
         contours), ``maxboxacc_by_iou`` / ``best_threshold_by_iou`` / ``box_acc_curve`` (all contours, per
-        IoU of :attr:`reported_ious` as a string key; ``v2_ious`` names the three MaxBoxAccV2 averages), the same with ``_v1`` for the largest contour, ``gt_known_loc`` (fixed
-        tau), and with predictions ``top1_cls``, ``top5_cls``, ``top1_loc``, ``top5_loc`` (fixed tau),
-        ``top1_loc_best``, ``top5_loc_best`` and their ``*_threshold``. The best tau is the first one reaching the
+        IoU of :attr:`reported_ious` as a string key; ``v2_ious`` names the three MaxBoxAccV2 averages), the same
+        with ``_v1`` for the largest contour, ``gt_known_loc`` (fixed tau), and with predictions ``top1_cls``,
+        ``top5_cls``, ``top1_loc``, ``top5_loc`` (fixed tau), ``top1_loc_best``, ``top5_loc_best`` and their ``*_threshold``. The best tau is the first one reaching the
         maximum.
         """
         if self.num_images == 0:

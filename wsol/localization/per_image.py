@@ -290,5 +290,5 @@ def mask_metrics(data: Mapping[str, Any], weights: Optional[np.ndarray] = None) 
     return {"pxap": np.array([pxap_from_histograms(p, q)[0] for p, q in zip(pos_sum, neg_sum)])}
 
 
-__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "image_scores", "gallery_indices", "write_per_image", "read_per_image",
-           "box_acc", "box_metrics", "mask_metrics"]
+__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "image_scores", "gallery_indices", "write_per_image",
+           "read_per_image", "box_acc", "box_metrics", "mask_metrics"]
