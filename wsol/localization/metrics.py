@@ -219,8 +219,8 @@ class BoxAccumulator:
         contours), ``maxboxacc_by_iou`` / ``best_threshold_by_iou`` / ``box_acc_curve`` (all contours, per
         IoU of :attr:`reported_ious` as a string key; ``v2_ious`` names the three MaxBoxAccV2 averages), the same
         with ``_v1`` for the largest contour, ``gt_known_loc`` (fixed tau), and with predictions ``top1_cls``,
-        ``top5_cls``, ``top1_loc``, ``top5_loc`` (fixed tau), ``top1_loc_best``, ``top5_loc_best`` and their ``*_threshold``. The best tau is the first one reaching the
-        maximum.
+        ``top5_cls``, ``top1_loc``, ``top5_loc`` (fixed tau), ``top1_loc_best``, ``top5_loc_best`` and their
+        ``*_threshold``. The best tau is the first one reaching the maximum.
         """
         if self.num_images == 0:
             raise ValueError("no image was accumulated")
