@@ -108,7 +108,7 @@ def write_report(out_dir: Path, results: Mapping[str, Mapping[str, Any]], *, gri
     pr = {name: [res["pr_curve"]] for name, res in results.items() if res.get("pr_curve")}
     if pr:  # the mask split's counterpart of the BoxAcc curves: the curve whose area is PxAP
         atomic_write_bytes(out_dir / "pr_curves.png", render(pr_curves_figure(
-            pr, title="Pixel precision-recall on test_masks (area = PxAP)"), dpi=100)["png"])
+            pr, title="test_masks: pixel precision-recall (area = PxAP)"), dpi=100)["png"])
     any_res = next(iter(results.values()))
     tau = any_res["fixed_threshold"]
     rows = []

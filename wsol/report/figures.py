@@ -263,7 +263,7 @@ def pr_curves_figure(curves: Mapping[str, Sequence[Mapping[str, Sequence[float |
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig

@@ -310,7 +310,7 @@ def render_figures(data: Mapping[str, Any], *, dpi: int = 110) -> dict[str, dict
             "ylabel": "BoxAcc (%)", "series": data["box_acc"], "ylim": (0, 100)}], columns=1)
     if "pr" in data:
         figs["pxap_pr_curves"] = pr_curves_figure(
-            data["pr"], title="Pixel precision against recall on the mask split (area = PxAP), every seed")
+            data["pr"], title="Pixel precision-recall (area = PxAP), every seed")
     if "fgsm" in data:
         figs["fgsm_vs_eps"] = band_panels_figure([{
             "title": "Top-1 accuracy under FGSM", "xlabel": "ε (/255)", "ylabel": "top-1 accuracy (%)",
