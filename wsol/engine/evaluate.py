@@ -596,7 +596,7 @@ def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_
         g = cam_gallery("runs/demo/cutmix/model.pt", f"{meta}/test", "cutmix.npz", device="cpu")
         print(g["worst"]["iou"])
     """
-    from wsol.localization.per_image import gallery_indices, image_scores, read_per_image
+    from wsol.localization.per_image import image_scores, rank_gallery, read_per_image
 
     data = read_per_image(per_image)
     loaded, dev, size = open_checkpoint(checkpoint, arch=arch, large_feature_map=large_feature_map, device=device,
@@ -609,8 +609,8 @@ def cam_gallery(checkpoint: str | os.PathLike, metadata: str | os.PathLike, per_
             dataset.localization != data.get("kind"):
         raise InputError("per-image file lists other images than this split", path=per_image)
     try:
-        groups = gallery_indices(data, count=count, seed=seed)
         scores = image_scores(data)
+        groups = rank_gallery(scores, count=count, seed=seed)
     except ValueError as e:
         raise InputError(str(e), path=per_image) from None
     model = loaded.model.to(dev).eval()

@@ -154,7 +154,15 @@ def gallery_indices(data: Mapping[str, Any], *, count: int, seed: int = 0) -> di
     Raises:
         ValueError: a file of neither kind, or ``count < 1``.
     """
-    score = image_scores(data)
+    return rank_gallery(image_scores(data), count=count, seed=seed)
+
+
+def rank_gallery(score: np.ndarray, *, count: int, seed: int = 0) -> dict[str, list[int]]:
+    """:func:`gallery_indices` from the per-image scores themselves (NaN: no score), for a caller that keeps them.
+
+    Raises:
+        ValueError: ``count < 1``.
+    """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count!r}")
     n = len(score)
@@ -290,5 +298,5 @@ def mask_metrics(data: Mapping[str, Any], weights: Optional[np.ndarray] = None) 
     return {"pxap": np.array([pxap_from_histograms(p, q)[0] for p, q in zip(pos_sum, neg_sum)])}
 
 
-__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "image_scores", "gallery_indices", "write_per_image",
-           "read_per_image", "box_acc", "box_metrics", "mask_metrics"]
+__all__ = ["PER_IMAGE_VERSION", "PerImageRecorder", "image_scores", "gallery_indices", "rank_gallery",
+           "write_per_image", "read_per_image", "box_acc", "box_metrics", "mask_metrics"]
