@@ -283,19 +283,7 @@ def path_evaluate(setup: Setup, device: torch.device) -> dict:
     out: dict = {"num_images": len(dataset), "tolerance": {"map": MAP_TOL, "metric_pct": metric_tol}}
     bad = []
     for cam in CAMS:
-        settings = EvalSettings(cam=cam, image_size=IMAGE_SIZE, batch_size=16, score_threads=0)
-        res, maps = {}, {}
-        for where, dev in (("device", device), ("cpu", torch.device("cpu"))):
-            save = setup.tmp / f"maps_{cam}_{where}"
-            t0 = time.perf_counter()
-            with exact_float32():
-                res[where] = evaluate_split(models[where], dataset, settings=settings, device=dev, save_dir=save)
-                _sync(dev)
-            res[where].timing["wall_s"] = time.perf_counter() - t0
-            maps[where] = {p.relative_to(save): np.load(p) for p in save.rglob("*.npy")}
-        if maps["device"].keys() != maps["cpu"].keys() or len(maps["cpu"]) != len(dataset):
-            raise AssertionError(f"{cam}: the saved score maps differ in names or number")
-        map_diff = max(float(np.abs(maps["device"][k] - maps["cpu"][k]).max()) for k in maps["cpu"])
+        res, map_diff = _evaluate_on_both(setup, models, dataset, device, cam=cam, tag=f"maps_{cam}")
         m_dev, m_cpu = res["device"].accumulator.compute(), res["cpu"].accumulator.compute()
         metric_diff = max_abs_diff(m_dev, m_cpu)
         out[cam] = {"maxboxacc": m_dev["maxboxacc"], "maxboxacc_cpu": m_cpu["maxboxacc"],
@@ -312,19 +300,30 @@ def path_evaluate(setup: Setup, device: torch.device) -> dict:
     return out
 
 
+def _evaluate_on_both(setup: Setup, models: dict, dataset, device: torch.device, *, cam: str, tag: str
+                      ) -> tuple[dict, float]:
+    """``evaluate_split`` of ``dataset`` on the device and on the CPU (TF32 off), saving the maps under
+    ``tmp/<tag>_<where>``; returns the two results and the largest difference between their saved maps."""
+    settings = EvalSettings(cam=cam, image_size=IMAGE_SIZE, batch_size=16, score_threads=0)
+    res, maps = {}, {}
+    for where, dev in (("device", device), ("cpu", torch.device("cpu"))):
+        save = setup.tmp / f"{tag}_{where}"
+        t0 = time.perf_counter()
+        with exact_float32():
+            res[where] = evaluate_split(models[where], dataset, settings=settings, device=dev, save_dir=save)
+            _sync(dev)
+        res[where].timing["wall_s"] = time.perf_counter() - t0
+        maps[where] = {p.relative_to(save): np.load(p) for p in save.rglob("*.npy")}
+    if maps["device"].keys() != maps["cpu"].keys() or len(maps["cpu"]) != len(dataset):
+        raise AssertionError(f"{tag}: the saved score maps differ in names or number")
+    return res, max(float(np.abs(maps["device"][k] - maps["cpu"][k]).max()) for k in maps["cpu"])
+
+
 def path_evaluate_masks(setup: Setup, device: torch.device) -> dict:
     dataset = open_split(setup.meta / "test_masks", localization="masks", image_size=IMAGE_SIZE,
                          transform=eval_transform(image_size=IMAGE_SIZE))
     models = {"device": load_trained(setup.model_path).to(device), "cpu": load_trained(setup.model_path)}
-    settings = EvalSettings(cam="cam", image_size=IMAGE_SIZE, batch_size=16, score_threads=0)
-    res, maps = {}, {}
-    for where, dev in (("device", device), ("cpu", torch.device("cpu"))):
-        save = setup.tmp / f"mask_maps_{where}"
-        with exact_float32():
-            res[where] = evaluate_split(models[where], dataset, settings=settings, device=dev, save_dir=save)
-            _sync(dev)
-        maps[where] = {p.relative_to(save): np.load(p) for p in save.rglob("*.npy")}
-    map_diff = max(float(np.abs(maps["device"][k] - maps["cpu"][k]).max()) for k in maps["cpu"])
+    res, map_diff = _evaluate_on_both(setup, models, dataset, device, cam="cam", tag="mask_maps")
     m_dev, m_cpu = res["device"].accumulator.compute(), res["cpu"].accumulator.compute()
     out = {"num_images": len(dataset), "interval": m_dev["interval"], "pxap": m_dev["pxap"], "pxap_cpu": m_cpu["pxap"],
            "pxap_equal": m_dev["pxap"] == m_cpu["pxap"], "map_max_abs_diff": map_diff,
